@@ -1,0 +1,192 @@
+"""The model interface adapter between ONNX's inputs/outputs and what Core ML accepts.
+
+Core ML rejects rank-0 (scalar) inputs, has no bool / int64 / int8 model inputs, and casts bool
+outputs to float.  ONNX models use all of these, so the adapter:
+
+* feeds a rank-0 input as shape ``(1,)`` and squeezes it inside the program;
+* feeds integer and bool inputs as int32 (float64 as float32) and casts inside to the legal dtype;
+* returns rank-0 outputs as ``(1,)``;
+* records the ONNX type of every output so that :meth:`IOAdapter.restore_outputs` gives back
+  exactly what onnxruntime would (bool, int64, shape ``()``).
+
+The executor, the parity checks and the report all go through :meth:`adapt_feeds` and
+:meth:`restore_outputs`, so a user sees ONNX-typed values on both sides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import onnx
+from coremltools.converters.mil import Builder as mb
+from coremltools.converters.mil.mil import types
+from coremltools.converters.mil.mil.types.symbolic import is_symbolic
+
+from pipeline.errors import LoweringError
+from pipeline.lowering.dtypes import legal_numpy, legalize_feed, mil_dtype_string, onnx_to_numpy
+
+#: Element types Core ML takes as model inputs directly (after legalization).
+_FEEDABLE = {np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.int32)}
+
+
+@dataclasses.dataclass
+class TensorSig:
+    """One model input or output: its ONNX and its Core ML form."""
+
+    name: str
+    elem_type: int
+    shape: tuple[Any, ...]  # ints, or str for symbolic dims
+    coreml_shape: tuple[Any, ...] = ()
+    coreml_dtype: str = "float32"
+
+    @property
+    def onnx_dtype(self) -> np.dtype:
+        return onnx_to_numpy(self.elem_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "onnx_dtype": str(self.onnx_dtype),
+            "onnx_shape": list(self.shape),
+            "coreml_dtype": self.coreml_dtype,
+            "coreml_shape": [d if isinstance(d, int) else str(d) for d in self.coreml_shape],
+        }
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> tuple[Any, ...]:
+    dims: list[Any] = []
+    for d in value_info.type.tensor_type.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        else:
+            dims.append(d.dim_param or "?")
+    return tuple(dims)
+
+
+@dataclasses.dataclass
+class IOAdapter:
+    inputs: list[TensorSig]
+    outputs: list[TensorSig]
+
+    @classmethod
+    def from_graph(cls, graph: onnx.GraphProto, options: Mapping[str, Any]) -> IOAdapter:
+        init = {i.name for i in graph.initializer}
+        shapes: Mapping[str, tuple[int, ...]] = options.get("shapes") or {}
+        flexible: Mapping[str, Mapping[int, tuple[int, int]]] = options.get("flexible") or {}
+        sigs = []
+        for vi in graph.input:
+            if vi.name in init:
+                continue
+            if not vi.type.HasField("tensor_type"):
+                raise LoweringError(f"lower: input '{vi.name}' is not a tensor (sequences/maps are not supported as model inputs)")
+            shape = tuple(shapes[vi.name]) if vi.name in shapes else _dims(vi)
+            sig = TensorSig(vi.name, vi.type.tensor_type.elem_type, shape)
+            cshape: list[Any] = []
+            for axis, d in enumerate(shape):
+                if isinstance(d, int):
+                    cshape.append(d)
+                elif axis in flexible.get(vi.name, {}):
+                    cshape.append(d)
+                else:
+                    raise LoweringError(
+                        f"lower: input '{vi.name}' axis {axis} is symbolic ('{d}'): declare its "
+                        f"range with --flexible {vi.name}:{axis}=MIN..MAX or fix it with "
+                        f"--input-shape {vi.name}:" + "x".join(str(x) if isinstance(x, int) else "N" for x in shape)
+                    )
+            sig.coreml_shape = tuple(cshape) if cshape else (1,)
+            legal = legal_numpy(sig.elem_type)
+            sig.coreml_dtype = legal.name if legal in _FEEDABLE else "int32"
+            sigs.append(sig)
+        outs = [TensorSig(vi.name, vi.type.tensor_type.elem_type, _dims(vi)) for vi in graph.output]
+        return cls(sigs, outs)
+
+    # -- building ----------------------------------------------------------------------
+    def placeholders(self) -> dict[str, Any]:
+        from coremltools.converters.mil.mil.program import get_new_symbol
+
+        phs = {}
+        for sig in self.inputs:
+            shape = [d if isinstance(d, int) else get_new_symbol() for d in sig.coreml_shape]
+            dtype = types.numpy_type_to_builtin_type(np.dtype(sig.coreml_dtype).type)
+            phs[sig.name] = mb.placeholder(shape=shape, dtype=dtype, name=sig.name)
+        return phs
+
+    def bind_inputs(self, func_inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """ONNX input name -> the MIL value the graph's nodes see (squeezed / cast)."""
+        bound = {}
+        for sig in self.inputs:
+            var = func_inputs[sig.name]
+            if len(sig.shape) == 0:
+                var = mb.squeeze(x=var, name=f"{sig.name}__scalar")
+            legal = legal_numpy(sig.elem_type)
+            if legal != np.dtype(sig.coreml_dtype):
+                var = mb.cast(x=var, dtype=mil_dtype_string(legal), name=f"{sig.name}__cast")
+            bound[sig.name] = var
+        return bound
+
+    def bind_outputs(self, ctx: Any, outputs: list[Any]) -> list[Any]:
+        """The program's output values, each named exactly as the ONNX output."""
+        result = []
+        seen: set[int] = set()
+        input_vars = set(self.input_names)
+        for sig, var in zip(self.outputs, outputs):
+            rank0 = var.rank == 0
+            needs_op = (
+                rank0 or var.name != sig.name or id(var) in seen or var.op is None
+                or var.name in input_vars or var.val is not None
+            )
+            if needs_op and var.name == sig.name and var.op is not None and var.name not in input_vars:
+                var.name = f"{sig.name}__value"
+            if rank0:
+                var = mb.expand_dims(x=var, axes=[0], name=sig.name)
+            elif needs_op:
+                var = mb.identity(x=var, name=sig.name)
+            seen.add(id(var))
+            sig.coreml_shape = tuple(d if not is_symbolic(d) else str(d) for d in var.shape)
+            np_dtype = np.dtype(types.nptype_from_builtin(var.dtype))
+            sig.coreml_dtype = "float32" if np_dtype == np.bool_ else np_dtype.name
+            result.append(var)
+        return result
+
+    # -- feeding and reading back ---------------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return [s.name for s in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [s.name for s in self.outputs]
+
+    def adapt_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """ONNX-typed input arrays -> what the Core ML model takes."""
+        out = {}
+        for sig in self.inputs:
+            if sig.name not in feeds:
+                raise LoweringError(f"missing input '{sig.name}'")
+            arr = np.asarray(feeds[sig.name])
+            if arr.ndim == 0:
+                arr = arr.reshape(1)
+            arr = legalize_feed(arr, sig.elem_type)
+            out[sig.name] = arr.astype(np.dtype(sig.coreml_dtype), copy=False)
+        return out
+
+    def restore_outputs(self, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Core ML output arrays -> ONNX-typed arrays (dtype and rank as ONNX declares)."""
+        restored = {}
+        for sig in self.outputs:
+            if sig.name not in outputs:
+                continue
+            arr = np.asarray(outputs[sig.name])
+            if len(sig.shape) == 0 and arr.size == 1:
+                arr = arr.reshape(())
+            target = sig.onnx_dtype
+            if arr.dtype != target:
+                arr = arr.astype(target)
+            restored[sig.name] = arr
+        return restored
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": [s.to_dict() for s in self.inputs], "outputs": [s.to_dict() for s in self.outputs]}

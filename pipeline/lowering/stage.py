@@ -1,0 +1,227 @@
+"""Stage two as one call: load and check an ONNX model, lower it, convert, verify, save."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from pipeline.errors import LoweringError, ParityError
+from pipeline.lowering.context import TargetTooLow
+from pipeline.lowering.graph import build_program
+from pipeline.lowering.interface import IOAdapter
+from pipeline.lowering.load import load_onnx, MAX_DEFAULT_OPSET
+from pipeline.parity import ParityReport
+
+log = logging.getLogger(__name__)
+
+#: Deployment targets we build for, as iOS opset numbers; macOS names alias them.
+TARGETS = {"iOS15": 15, "macOS12": 15, "iOS16": 16, "macOS13": 16, "iOS17": 17, "macOS14": 17, "iOS18": 18, "macOS15": 18}
+DEFAULT_TARGET = "iOS16"
+
+#: Parity tolerances per compute precision: fp32 programs should match onnxruntime to float32
+#: rounding of reordered sums; fp16 ones to fp16's unit roundoff (2**-11 ~ 4.9e-4) grown over a
+#: network's depth.
+TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (5e-2, 5e-2)}
+
+
+@dataclasses.dataclass
+class LowerResult:
+    """What :func:`lower` produces.
+
+    Attributes:
+        mlmodel: the coremltools ``MLModel``.
+        program: the MIL ``Program`` after coremltools' passes (what the model holds).
+        parity: executor-vs-onnxruntime figures (None with ``verify=False``).
+        report: a JSON-ready dict of stages, timings, op histograms, node mapping, warnings.
+        path: where the model was saved, if it was.
+        adapter: the interface adapter between ONNX feeds/outputs and Core ML ones.
+    """
+
+    mlmodel: Any
+    program: Any
+    parity: ParityReport | None
+    report: dict[str, Any]
+    path: Path | None
+    adapter: IOAdapter
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the converted model with our executor on ONNX-typed feeds."""
+        from pipeline.executor import execute
+
+        out = execute(self.program, self.adapter.adapt_feeds(feeds))
+        return self.adapter.restore_outputs(out)
+
+
+def _target_number(target: str | int) -> int:
+    if isinstance(target, int):
+        return target
+    if target not in TARGETS:
+        raise LoweringError(f"lower: unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    return TARGETS[target]
+
+
+def mil_op_histogram(program: Any) -> Counter[str]:
+    counts: Counter[str] = Counter()
+
+    def walk(block: Any) -> None:
+        for op in block.operations:
+            if op.op_type != "const":
+                counts[op.op_type] += 1
+            for inner in op.blocks:
+                walk(inner)
+
+    for func in program.functions.values():
+        walk(func)
+    return counts
+
+
+def random_feeds(adapter: IOAdapter, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random ONNX-typed inputs of the declared shapes (symbolic dims take their minimum)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for sig in adapter.inputs:
+        shape = tuple(d if isinstance(d, int) else 1 for d in sig.shape)
+        dtype = sig.onnx_dtype
+        if dtype.kind == "f":
+            feeds[sig.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b":
+            feeds[sig.name] = rng.random(shape) > 0.5
+        else:
+            feeds[sig.name] = rng.integers(0, 4, size=shape).astype(dtype)
+    return feeds
+
+
+def lower(
+    model: onnx.ModelProto | str | os.PathLike[str],
+    out_path: str | os.PathLike[str] | None = None,
+    *,
+    target: str | int = DEFAULT_TARGET,
+    raise_target: bool = True,
+    backend: str = "mlprogram",
+    precision: str = "fp32",
+    verify: bool = True,
+    feeds: dict[str, np.ndarray] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    flexible: dict[str, dict[int, tuple[int, int]]] | None = None,
+    **options: Any,
+) -> LowerResult:
+    """Lower an ONNX model to Core ML; see :func:`pipeline.lower` for the arguments."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    proto = load_onnx(model)
+    timings["load_check"] = time.perf_counter() - t0
+
+    number = _target_number(target)
+    opts = dict(options, shapes=shapes or {}, flexible=flexible or {})
+    t0 = time.perf_counter()
+    while True:
+        try:
+            prog, ctx, adapter = build_program(proto, number, options=opts)
+            break
+        except TargetTooLow as exc:
+            if not raise_target:
+                raise LoweringError(
+                    f"lower: the model {exc.why}, which needs --target iOS{exc.needed} or newer "
+                    f"(building for iOS{number}); pass --target iOS{exc.needed}"
+                ) from None
+            ctx_warning = f"target raised from iOS{number} to iOS{exc.needed}: {exc.why}"
+            log.warning(ctx_warning)
+            opts.setdefault("_target_warnings", []).append(ctx_warning)
+            number = exc.needed
+    ctx.warnings[:0] = opts.get("_target_warnings", [])
+    timings["build_mil"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    mlmodel = _convert(prog, number, backend, precision)
+    timings["coreml_passes"] = time.perf_counter() - t0
+    program = getattr(mlmodel, "_mil_program", None) or prog
+
+    parity = None
+    if verify:
+        t0 = time.perf_counter()
+        parity = _check_parity(proto, program, adapter, feeds, precision, atol, rtol)
+        timings["verify"] = time.perf_counter() - t0
+
+    report = {
+        "target": f"iOS{number}",
+        "backend": backend,
+        "precision": precision,
+        "timings": timings,
+        "onnx_ops": dict(Counter(n.op_type for n in proto.graph.node)),
+        "mil_ops": dict(mil_op_histogram(program)),
+        "nodes": [dataclasses.asdict(r) for r in ctx.records],
+        "warnings": list(ctx.warnings),
+        "interface": adapter.to_dict(),
+        "parity": parity.to_dict() if parity else None,
+    }
+    result = LowerResult(mlmodel, program, parity, report, None, adapter)
+    if parity is not None and not parity.ok:
+        bad = parity.failures()[0]
+        raise ParityError(
+            f"lower: output '{bad.name}' differs from onnxruntime: max_abs={bad.max_abs:.3g} "
+            f"max_rel={bad.max_rel:.3g} (atol={parity.atol:g}, rtol={parity.rtol:g}); "
+            "rerun with --localize to find the first node that diverges, or --no-verify",
+            parity,
+        )
+    if out_path is not None:
+        from pipeline.lowering.save import save_atomically
+
+        result.path = save_atomically(mlmodel, Path(out_path), backend)
+    return result
+
+
+def _convert(prog: Any, number: int, backend: str, precision: str) -> Any:
+    import coremltools as ct
+
+    if backend not in ("mlprogram", "neuralnetwork"):
+        raise LoweringError(f"lower: unknown backend {backend!r}; choose mlprogram or neuralnetwork")
+    if precision not in TOLERANCES:
+        raise LoweringError(f"lower: unknown precision {precision!r}; choose fp32 or fp16")
+    kwargs: dict[str, Any] = {
+        "convert_to": backend,
+        "minimum_deployment_target": getattr(ct.target, f"iOS{number}"),
+    }
+    if backend == "mlprogram":
+        kwargs["compute_precision"] = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
+    try:
+        return ct.convert(prog, **kwargs)
+    except Exception as exc:  # coremltools raises plain exceptions from its passes
+        raise LoweringError(f"lower: coremltools could not finish the program: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_parity(
+    proto: onnx.ModelProto,
+    program: Any,
+    adapter: IOAdapter,
+    feeds: dict[str, np.ndarray] | None,
+    precision: str,
+    atol: float | None,
+    rtol: float | None,
+) -> ParityReport:
+    from pipeline.executor import execute
+    from pipeline.lowering.reference import run_onnxruntime
+    from pipeline.parity import compare
+
+    feeds = feeds if feeds is not None else random_feeds(adapter)
+    expected = run_onnxruntime(proto, feeds)
+    actual = adapter.restore_outputs(execute(program, adapter.adapt_feeds(feeds)))
+    default_atol, default_rtol = TOLERANCES[precision]
+    return compare(
+        actual, expected,
+        atol=default_atol if atol is None else atol,
+        rtol=default_rtol if rtol is None else rtol,
+        reference="onnxruntime", candidate="executor",
+    )
+
+
+__all__ = ["LowerResult", "lower", "TARGETS", "MAX_DEFAULT_OPSET"]
