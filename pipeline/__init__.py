@@ -3,6 +3,8 @@
 Public API (stable):
 
 * :func:`export` - stage one, PyTorch to ONNX;
+* :func:`lower` - stage two, ONNX to Core ML, verified by parity;
+* :func:`convert` - both stages end to end, verified against PyTorch;
 * :func:`execute` - run a Core ML MIL program with our reference executor.
 
 The functions import their stage lazily so that ``import pipeline`` stays cheap.  The modules
@@ -28,12 +30,16 @@ from pipeline.errors import (
 if TYPE_CHECKING:
     import numpy as np
 
+    from pipeline.api import ConvertResult
     from pipeline.exporting.result import ExportResult
+    from pipeline.lowering.stage import LowerResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "export",
+    "lower",
+    "convert",
     "execute",
     "PipelineError",
     "ExportError",
@@ -53,13 +59,31 @@ def export(model: Any, example_inputs: Any, out_path: Any = None, **options: Any
     return _export(model, example_inputs, out_path, **options)
 
 
+def lower(onnx_model_or_path: Any, out_path: Any = None, **options: Any) -> LowerResult:
+    """Lower an ONNX model to Core ML (stage two); see :func:`pipeline.api.lower`."""
+    from pipeline.api import lower as _lower
+
+    return _lower(onnx_model_or_path, out_path, **options)
+
+
+def convert(model: Any, example_inputs: Any, out_path: Any = None, **options: Any) -> ConvertResult:
+    """PyTorch to Core ML end to end (both stages); see :func:`pipeline.api.convert`."""
+    from pipeline.api import convert as _convert
+
+    return _convert(model, example_inputs, out_path, **options)
+
+
 def execute(
     model: Any,
     inputs: Mapping[str, np.ndarray],
     *,
     outputs: Iterable[str] | None = None,
+    **options: Any,
 ) -> dict[str, np.ndarray]:
-    """Run a MIL program / ML Program model / .mlpackage; see :func:`pipeline.executor.execute`."""
+    """Run a MIL program / ML Program model / .mlpackage; see :func:`pipeline.executor.execute`.
+
+    ``options``: ``state=`` (stateful programs) and ``function=`` (multi-function programs).
+    """
     from pipeline.executor import execute as _execute
 
-    return _execute(model, inputs, outputs=outputs)
+    return _execute(model, inputs, outputs=outputs, **options)

@@ -7,6 +7,7 @@ atomic write, with a JSON report of every stage.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -326,3 +327,75 @@ def _symbolics_used(model: onnx.ModelProto) -> list[str]:
         return []
     fn = getattr(symbolics, "used_in", None)
     return list(fn(model)) if fn is not None else []
+
+
+# -- stage two and end to end ----------------------------------------------------------------
+
+
+def lower(onnx_model_or_path: Any, out_path: str | Path | None = None, **options: Any) -> Any:
+    """Stage two: lower an ONNX model (proto or path) to Core ML, verified by parity.
+
+    Options are those of :func:`pipeline.lowering.stage.lower` (``target``, ``backend``,
+    ``precision``, ``verify``, ``feeds``, ``atol``, ``rtol``, ``shapes``, ``flexible``, ...).
+
+    Returns:
+        A :class:`pipeline.lowering.stage.LowerResult`.
+    """
+    from pipeline.lowering import lower as _lower
+
+    return _lower(onnx_model_or_path, out_path, **options)
+
+
+@dataclasses.dataclass
+class ConvertResult:
+    """Both stages' results and the end-to-end parity of the Core ML model against PyTorch."""
+
+    export: ExportResult
+    lowered: Any
+    parity: ParityReport | None
+    path: Path | None
+
+    @property
+    def mlmodel(self) -> Any:
+        return self.lowered.mlmodel
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return {
+            "export": self.export.report,
+            "lower": self.lowered.report,
+            "end_to_end_parity": self.parity.to_dict() if self.parity else None,
+        }
+
+
+def convert(model: Any, example_inputs: Any, out_path: str | Path | None = None, **options: Any) -> ConvertResult:
+    """PyTorch to Core ML end to end: :func:`export`, then :func:`lower`, then parity vs PyTorch.
+
+    Options prefixed ``export_`` go to :func:`export` (without the prefix), those prefixed
+    ``lower_`` to :func:`lower`; ``onnx_path`` keeps the ONNX file (default: next to
+    ``out_path`` with the .onnx suffix, or in memory only).
+    """
+    from pipeline.parity import compare
+
+    export_opts = {k[len("export_"):]: v for k, v in options.items() if k.startswith("export_")}
+    lower_opts = {k[len("lower_"):]: v for k, v in options.items() if k.startswith("lower_")}
+    unknown = [k for k in options if not k.startswith(("export_", "lower_")) and k != "onnx_path"]
+    if unknown:
+        raise PipelineError(f"convert: unknown options {unknown}; prefix them with export_ or lower_")
+    onnx_path = options.get("onnx_path")
+    if onnx_path is None and out_path is not None:
+        onnx_path = Path(out_path).with_suffix(".onnx")
+    exported = export(model, example_inputs, onnx_path, **export_opts)
+    examples = _as_tuple(example_inputs)
+    feeds = {name: t.detach().cpu().numpy() for name, t in zip(exported.input_names, examples)}
+    lowered = lower(exported.onnx_model, out_path, feeds=feeds, **lower_opts)
+    with torch.no_grad():
+        ref = _runnable(model)(*examples)
+    ref_list = [ref] if isinstance(ref, torch.Tensor) else list(torch.utils._pytree.tree_leaves(ref))
+    expected = {n: r.detach().cpu().numpy() for n, r in zip(exported.output_names, ref_list)}
+    actual = lowered.predict(feeds)
+    from pipeline.lowering.stage import TOLERANCES
+
+    atol, rtol = TOLERANCES[lowered.report["precision"]]
+    parity = compare(actual, expected, atol=atol, rtol=rtol, reference="pytorch", candidate="coreml-executor")
+    return ConvertResult(exported, lowered, parity, lowered.path)

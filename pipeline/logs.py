@@ -17,6 +17,17 @@ NOISY = ("torch", "torch.onnx", "onnxscript", "onnx_ir", "onnxsim", "coremltools
 
 _HANDLER_FLAG = "_pipeline_handler"
 
+#: coremltools' import-time notices that are expected on Linux (no Core ML runtime) and with a
+#: torch newer than it was tested with; they say nothing about the user's model.
+_EXPECTED_NOTICES = ("Failed to load _ML", "has not been tested with coremltools")
+
+
+class _ExpectedNoticeFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("coremltools") and record.levelno < logging.ERROR:
+            return not any(n in record.getMessage() for n in _EXPECTED_NOTICES)
+        return True
+
 
 def level_for(verbose: int = 0, quiet: bool = False, debug: bool = False) -> int:
     """WARNING by default, INFO with -v, DEBUG with -vv or --debug, ERROR with --quiet."""
@@ -45,6 +56,7 @@ def setup_logging(level: int = logging.WARNING, *, rich: bool | None = None) -> 
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     setattr(handler, _HANDLER_FLAG, True)
+    handler.addFilter(_ExpectedNoticeFilter())
     root.addHandler(handler)
     root.setLevel(level)
     for name in NOISY:

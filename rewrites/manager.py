@@ -64,7 +64,7 @@ def register_pass(
     """Decorator registering ``fn(model: onnx_ir.Model) -> bool`` as the rewrite pass ``name``.
 
     Args:
-        name: the pass name used by ``--rewrites`` / ``--disable-rewrites``.
+        name: the pass name used by ``--rewrites`` (``--rewrites=-name`` skips it).
         description: one line shown by ``--list-rewrites``.
         default: whether the pass runs when the user selects nothing.
         after: run right after this pass (a user pass without it runs after all built-ins).
@@ -119,7 +119,7 @@ def _check_names(names: Sequence[str], what: str) -> None:
 def _selected(select: list[str] | None, disable: Sequence[str]) -> list[str]:
     if select is not None:
         _check_names(select, "--rewrites")
-    _check_names(disable, "--disable-rewrites")
+    _check_names(disable, "--rewrites=-NAME")
     rows = list_passes()
     if select is None:
         names = [name for name, _, on in rows if on]
@@ -177,7 +177,7 @@ def run_passes(
         except Exception as exc:
             raise RewriteError(
                 f"rewrites: pass {name!r} failed: {type(exc).__name__}: {exc}. "
-                f"Skip it with --disable-rewrites {name} and report the model."
+                f"Skip it with --rewrites=-{name} and report the model."
             ) from exc
         seconds = time.perf_counter() - start
         after = op_histogram(ir_model)

@@ -57,8 +57,8 @@ def _handler_for(ctx: LowerContext, proto: onnx.NodeProto) -> tuple[Any, int]:
             else "no lowering is registered for this op"
         )
         raise UnsupportedOpError(
-            f"lower: {node.describe()}: {hint}. Use --custom-layers {proto.op_type} "
-            "(neural network backend) or register a composite (see README, 'Adding an op')"
+            f"lower: {node.describe()}: {hint}. Register a handler for it with "
+            "@onnx_op (see README, 'Adding an op'), or rewrite it away in stage one"
         )
     return entry, opset
 
