@@ -3,7 +3,7 @@
 Each pass is a named, idempotent function ``(onnx_ir.Model) -> bool`` built on onnx_ir and
 onnxscript's pattern rewriter.  :func:`run_passes` runs them in :data:`DEFAULT_ORDER`;
 :func:`list_passes` describes them; :func:`register_pass` adds a user pass (see
-``rewrites/README_SECTION.md``).
+the README, "Graph rewrites").
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Entries emit standard ONNX ops where those express the torch semantics exactly, 
 own domain :data:`CUSTOM_DOMAIN` (version :data:`CUSTOM_DOMAIN_VERSION`, see ``DOMAIN.md``) that
 stage two lowers.  ``default=False`` entries are opt-in: a caller names them in ``include``.
 
-Users add their own with :func:`symbolic` (see ``README_SECTION.md``); a user entry wins over a
+Users add their own with :func:`symbolic` (see the README, "Custom symbolics"); a user entry wins over a
 built-in one with the same torch op.  Family modules: ``vision``, ``sampling``, ``linalg``,
 ``search``, ``reduction``, ``activation``.
 """

@@ -3,9 +3,6 @@ and the README example of a user pass."""
 
 from __future__ import annotations
 
-import pathlib
-import re
-
 import numpy as np
 import onnx
 import pytest
@@ -13,6 +10,7 @@ from onnx import TensorProto, helper
 
 import rewrites
 from pipeline.errors import RewriteError
+from tests.readme import python_blocks
 from tests.rewrites.support import const, make_model, op_types, ort_run, tol
 
 F = TensorProto.FLOAT
@@ -70,10 +68,9 @@ def test_after_each_sees_each_intermediate() -> None:
 
 
 def test_readme_example_registers_a_user_pass() -> None:
-    text = (pathlib.Path(rewrites.__file__).parent / "README_SECTION.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)  # type: ignore[union-attr]
+    (code,) = python_blocks("Graph rewrites")
     try:
-        exec(compile(code, "README_SECTION.md", "exec"), {})  # noqa: S102 (runs the README)
+        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 (runs the README)
         order = rewrites.pass_order()
         assert order[order.index("fuse_silu") + 1] == "fuse_hardswish"
         nodes = [helper.make_node("HardSigmoid", ["x"], ["h"], alpha=1 / 6, beta=0.5),

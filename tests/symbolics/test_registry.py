@@ -3,9 +3,6 @@ the custom-domain HardTanh, and the README example (run exactly as documented)."
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import onnx
 import pytest
@@ -14,6 +11,7 @@ import torch.nn.functional as F
 
 import symbolics
 from pipeline.errors import ExportError
+from tests.readme import python_blocks
 from tests.symbolics._support import (
     assert_parity,
     export_dynamo,
@@ -21,8 +19,6 @@ from tests.symbolics._support import (
     op_types,
     run_ort,
 )
-
-README = Path(symbolics.__file__).with_name("README_SECTION.md")
 
 
 def test_table_maps_overloads_and_skips_opt_in() -> None:
@@ -89,11 +85,11 @@ def test_default_export_has_no_custom_ops() -> None:
 
 def test_readme_example_runs() -> None:
     """The README's example, executed verbatim."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    assert blocks, "README_SECTION.md has no python example"
+    blocks = python_blocks("Custom symbolics")
+    assert blocks, "the README's symbolics section has no python example"
     namespace: dict[str, object] = {}
     try:
-        exec(compile(blocks[0], str(README), "exec"), namespace)  # noqa: S102
+        exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102
     finally:
         symbolics.SYMBOLICS.remove("mylib::mish_like", user=True)
         symbolics.unregister_legacy(["mylib::mish_like"])

@@ -89,13 +89,16 @@ def _conv(
         ints(pad) if pad is not None else None,
     )
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    if any(p for pair in pads for p in pair):
+    # Symmetric padding goes to the conv itself: F.pad + padding=0 is ~3x slower (oneDNN).
+    symmetric = all(before == after for before, after in pads)
+    if not symmetric:
         xt = F.pad(xt, _torch_pad(pads))
+    conv_pad = [before for before, _ in pads] if symmetric else 0
     wt = torch.from_numpy(np.ascontiguousarray(weight, dtype=np.float32))
     bt = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias, dtype=np.float32))
     fn = (F.conv1d, F.conv2d, F.conv3d)[nsp - 1]
     with torch.no_grad():
-        y = fn(xt, wt, bt, stride=st, padding=0, dilation=dl, groups=int(groups))
+        y = fn(xt, wt, bt, stride=st, padding=conv_pad, dilation=dl, groups=int(groups))
     return y.numpy().astype(x.dtype)
 
 
