@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to save: .mlpackage (ML Program) or .mlmodel (neural network); "
                    "default: MODEL with the backend's suffix")
     tgt = p.add_argument_group("target")
-    tgt.add_argument("--target", default="iOS16",
-                     help="minimum deployment target: iOS15..iOS18 or macOS12..macOS15 (default iOS16)")
+    tgt.add_argument("--target", default=None,
+                     help="minimum deployment target: iOS15..iOS18 or macOS12..macOS15 (default "
+                     "iOS16); the neuralnetwork backend takes iOS13 or iOS14 (default iOS14)")
     tgt.add_argument("--no-raise-target", action="store_true",
                      help="fail instead of raising the target when an op needs a newer one")
     tgt.add_argument("--backend", choices=("mlprogram", "neuralnetwork"), default="mlprogram",
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fix an input's shape, e.g. x:1x3x224x224 (for symbolic dims)")
     shp.add_argument("--flexible", action="append", default=[], metavar="NAME:AXIS=MIN..MAX",
                      help="let a symbolic input axis range over MIN..MAX (Core ML RangeDim)")
+    shp.add_argument("--enumerated", action="append", default=[], metavar="NAME:SHAPE[,SHAPE...]",
+                     help="the input takes exactly these shapes (Core ML EnumeratedShapes), e.g. "
+                     "x:1x3x224x224,1x3x320x320")
     ver = p.add_argument_group("verification")
     ver.add_argument("--no-verify", action="store_true", help="skip the parity check")
     ver.add_argument("--inputs-npz", metavar="FILE", help="sample inputs: a .npz with one array per input name")
@@ -94,6 +98,20 @@ def parse_flexible(items: Sequence[str]) -> dict[str, dict[int, tuple[int, int]]
             raise InputSpecError(f"--flexible {text!r}: need 1 <= MIN <= MAX")
         flex.setdefault(m.group(1), {})[int(m.group(2))] = (lo, hi)
     return flex
+
+
+def parse_enumerated(items: Sequence[str]) -> dict[str, list[tuple[int, ...]]]:
+    enum: dict[str, list[tuple[int, ...]]] = {}
+    for text in items:
+        name, _, shapes = text.strip().rpartition(":")
+        try:
+            parsed = [tuple(int(d) for d in s.split("x")) for s in shapes.split(",")]
+        except ValueError:
+            parsed = []
+        if not name or not parsed:
+            raise InputSpecError(f"--enumerated {text!r}: expected NAME:SHAPE,SHAPE like x:1x3x8x8,1x3x16x16")
+        enum[name] = parsed
+    return enum
 
 
 def list_ops() -> str:
@@ -135,7 +153,8 @@ def _body(args: argparse.Namespace) -> int:
         args.model, out, target=args.target, raise_target=not args.no_raise_target,
         backend=args.backend, precision=args.precision, verify=not args.no_verify, feeds=feeds,
         atol=args.atol, rtol=args.rtol, shapes=parse_shapes(args.input_shape),
-        flexible=parse_flexible(args.flexible), localize=args.localize,
+        flexible=parse_flexible(args.flexible), enumerated=parse_enumerated(args.enumerated),
+        localize=args.localize,
     )
     if args.report:
         Path(args.report).write_text(json.dumps(result.report, indent=2, default=str))

@@ -32,7 +32,11 @@ def _ios_target(number: int) -> Any:
 
 def lower_graph_body(ctx: LowerContext, graph: onnx.GraphProto) -> list[Any]:
     """Lower ``graph``'s initializers and nodes into the current block; return its outputs."""
+    for vi in (*graph.input, *graph.value_info, *graph.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+            ctx.onnx_types[vi.name] = vi.type.tensor_type.elem_type
     for init in graph.initializer:
+        ctx.onnx_types[init.name] = init.data_type
         ctx.values[init.name] = ctx.const(numpy_helper.to_array(init), name=init.name)
     for proto in graph.node:
         lower_node(ctx, proto)
@@ -173,6 +177,9 @@ def build_program(model: onnx.ModelProto, target: int, *, options: dict[str, Any
             ctx.values[name] = var
         outputs = lower_graph_body(ctx, graph)
         func.set_outputs(adapter.bind_outputs(ctx, outputs))
+    flexible_types = adapter.input_types()
+    if flexible_types:
+        func.set_input_types(flexible_types)
     prog.add_function("main", func)
     return prog, ctx, adapter
 

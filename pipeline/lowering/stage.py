@@ -23,8 +23,10 @@ from pipeline.parity import ParityReport
 log = logging.getLogger(__name__)
 
 #: Deployment targets we build for, as iOS opset numbers; macOS names alias them.
-TARGETS = {"iOS15": 15, "macOS12": 15, "iOS16": 16, "macOS13": 16, "iOS17": 17, "macOS14": 17, "iOS18": 18, "macOS15": 18}
+TARGETS = {"iOS13": 13, "macOS10.15": 13, "iOS14": 14, "macOS11": 14, "iOS15": 15, "macOS12": 15, "iOS16": 16, "macOS13": 16, "iOS17": 17, "macOS14": 17, "iOS18": 18, "macOS15": 18}
 DEFAULT_TARGET = "iOS16"
+#: The neural-network backend exists only up to iOS14 (coremltools refuses it beyond).
+NN_MAX_TARGET = 14
 
 #: Parity tolerances per compute precision: fp32 programs should match onnxruntime to float32
 #: rounding of reordered sums; fp16 ones to fp16's unit roundoff (2**-11 ~ 4.9e-4) grown over a
@@ -84,11 +86,23 @@ def mil_op_histogram(program: Any) -> Counter[str]:
 
 
 def random_feeds(adapter: IOAdapter, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random ONNX-typed inputs of the declared shapes (symbolic dims take their minimum)."""
+    """Random ONNX-typed inputs of the declared shapes.
+
+    A flexible axis takes a size other than its minimum where its range allows (so that a
+    program that only works at the default size is caught); enumerated inputs take their last
+    shape.
+    """
     rng = np.random.default_rng(seed)
     feeds = {}
     for sig in adapter.inputs:
-        shape = tuple(d if isinstance(d, int) else 1 for d in sig.shape)
+        if sig.enumerated:
+            shape = tuple(sig.enumerated[-1])
+        else:
+            shape = tuple(
+                min(sig.ranges[a][1], max(sig.ranges[a][0], 2)) if a in sig.ranges
+                else (d if isinstance(d, int) else 1)
+                for a, d in enumerate(sig.shape)
+            )
         dtype = sig.onnx_dtype
         if dtype.kind == "f":
             feeds[sig.name] = rng.standard_normal(shape).astype(dtype)
@@ -103,7 +117,7 @@ def lower(
     model: onnx.ModelProto | str | os.PathLike[str],
     out_path: str | os.PathLike[str] | None = None,
     *,
-    target: str | int = DEFAULT_TARGET,
+    target: str | int | None = None,
     raise_target: bool = True,
     backend: str = "mlprogram",
     precision: str = "fp32",
@@ -113,6 +127,8 @@ def lower(
     rtol: float | None = None,
     shapes: dict[str, tuple[int, ...]] | None = None,
     flexible: dict[str, dict[int, tuple[int, int]]] | None = None,
+    enumerated: dict[str, list[tuple[int, ...]]] | None = None,
+    localize: bool = False,
     **options: Any,
 ) -> LowerResult:
     """Lower an ONNX model to Core ML; see :func:`pipeline.lower` for the arguments."""
@@ -121,14 +137,32 @@ def lower(
     proto = load_onnx(model)
     timings["load_check"] = time.perf_counter() - t0
 
-    number = _target_number(target)
-    opts = dict(options, shapes=shapes or {}, flexible=flexible or {})
+    if backend == "neuralnetwork":
+        number = _target_number(target if target is not None else f"iOS{NN_MAX_TARGET}")
+        if number > NN_MAX_TARGET:
+            raise LoweringError(
+                f"lower: the neuralnetwork backend supports targets up to iOS{NN_MAX_TARGET}/macOS11 "
+                f"(asked: {target}); pass --target iOS14, or use the default mlprogram backend"
+            )
+    else:
+        number = _target_number(target if target is not None else DEFAULT_TARGET)
+        if number < 15:
+            raise LoweringError(
+                f"lower: ML Programs need iOS15/macOS12 or newer (asked: {target}); pass "
+                "--target iOS15 or newer, or --backend neuralnetwork for older systems"
+            )
+    opts = dict(options, shapes=shapes or {}, flexible=flexible or {}, enumerated=enumerated or {})
     t0 = time.perf_counter()
     while True:
         try:
             prog, ctx, adapter = build_program(proto, number, options=opts)
             break
         except TargetTooLow as exc:
+            if backend == "neuralnetwork":
+                raise LoweringError(
+                    f"lower: the model {exc.why}, which needs iOS{exc.needed}; the neuralnetwork "
+                    f"backend stops at iOS{NN_MAX_TARGET}: use the mlprogram backend"
+                ) from None
             if not raise_target:
                 raise LoweringError(
                     f"lower: the model {exc.why}, which needs --target iOS{exc.needed} or newer "
@@ -139,12 +173,18 @@ def lower(
             opts.setdefault("_target_warnings", []).append(ctx_warning)
             number = exc.needed
     ctx.warnings[:0] = opts.get("_target_warnings", [])
+    for onnx_name, cm_name in adapter.renamed().items():
+        ctx.warn(
+            f"'{onnx_name}' is named '{cm_name}' in the Core ML model (Core ML feature names must "
+            "match [A-Za-z][A-Za-z0-9_]*); the mapping is in the model metadata"
+        )
     timings["build_mil"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     mlmodel = _convert(prog, number, backend, precision)
     timings["coreml_passes"] = time.perf_counter() - t0
     program = getattr(mlmodel, "_mil_program", None) or prog
+    _record_metadata(mlmodel, adapter)
 
     parity = None
     if verify:
@@ -178,6 +218,20 @@ def lower(
 
         result.path = save_atomically(mlmodel, Path(out_path), backend)
     return result
+
+
+def _record_metadata(mlmodel: Any, adapter: IOAdapter) -> None:
+    """Record the ONNX interface in the model: renamed features and ONNX dtypes."""
+    import json
+
+    from pipeline import __version__
+
+    meta = mlmodel.user_defined_metadata
+    meta["pipeline.version"] = __version__
+    meta["pipeline.onnx_interface"] = json.dumps(adapter.to_dict(), separators=(",", ":"))
+    renamed = adapter.renamed()
+    if renamed:
+        meta["pipeline.onnx_names"] = json.dumps(renamed, separators=(",", ":"))
 
 
 def _convert(prog: Any, number: int, backend: str, precision: str) -> Any:
