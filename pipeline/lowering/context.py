@@ -89,6 +89,9 @@ class LowerContext:
         self.records: list[NodeRecord] = []
         self.options: dict[str, Any] = dict(options or {})
         self._counter = 0
+        #: ONNX element type per tensor name (graph inputs, initializers, value_info), for
+        #: handlers that need the type legalization erased (int8 vs uint8 zero points).
+        self.onnx_types: dict[str, int] = {}
 
     # -- diagnostics ----------------------------------------------------------------------
     def warn(self, message: str) -> None:
@@ -145,6 +148,10 @@ class LowerContext:
         if name:
             kwargs["name"] = name
         return mb.cast(**kwargs)
+
+    def onnx_type(self, name: str) -> int | None:
+        """The ONNX element type of tensor ``name`` when the model declares it, else None."""
+        return self.onnx_types.get(name)
 
     def is_float(self, var: Any) -> bool:
         return self.np_dtype(var).kind == "f"
