@@ -19,9 +19,14 @@ $(STAMP): setup.cfg constraints.txt
 
 venv: $(STAMP)
 
+# The main job on the bundled example: PyTorch -> ONNX (parity vs PyTorch in onnxruntime) ->
+# Core ML (parity vs onnxruntime on our executor) -> an independent check vs PyTorch.
 demo: $(STAMP)
 	$(PY) -m pipeline.export models.small_cnn:build --out demo-out/small_cnn.onnx \
 		--keep-intermediates demo-out/intermediates --report demo-out/export-report.json
+	$(PY) -m pipeline.lower demo-out/small_cnn.onnx --out demo-out/small_cnn.mlpackage \
+		--report demo-out/lower-report.json
+	$(PY) -m pipeline.verify demo-out/small_cnn.mlpackage --reference models.small_cnn:build
 
 # pytest exits 5 when it collects nothing; any non-zero exit fails the target loudly.
 test: $(STAMP)
