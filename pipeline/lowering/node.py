@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from pipeline.lowering.source import source_line
+from pipeline.exporting.source_info import location_of
 
 
 @functools.lru_cache(maxsize=4096)
@@ -94,7 +94,7 @@ class Node:
     @property
     def source(self) -> str | None:
         """The PyTorch source line (``file:line``) the node came from, when recorded."""
-        return source_line(self.proto)
+        return location_of(self.proto) or None
 
     def describe(self) -> str:
         """``node 'NAME' (domain::Op, opset N, file.py:12)`` for error messages."""
