@@ -1,0 +1,207 @@
+"""Control flow: If, Loop, Scan.
+
+Subgraphs are lowered by :meth:`LowerContext.lower_subgraph` inside the callables MIL's ``cond``
+and ``while_loop`` use to build their blocks; outer-scope tensors stay visible through the
+context's scope chain.
+
+* If: a condition known at conversion time lowers only the taken branch (no MIL op); otherwise
+  MIL ``cond``.
+* Loop: MIL ``while_loop`` over ``(i, cond, carried..., lists...)``; each scan output is a MIL list
+  written at index ``i`` and gathered after the loop (MIL lists are the growable arrays Core ML
+  offers; the trip count may be unknown, so a preallocated tensor is not an option).
+* Scan (opset 9+): the same ``while_loop``; scan inputs are read with ``gather`` at step ``t``
+  along their axis (``L-1-t`` for reverse), scan outputs go through lists, then ``reverse`` and
+  ``transpose`` for ``scan_output_directions`` / ``scan_output_axes``.
+
+Spec changes read: If 1, 11 (outputs may differ in shape), 13, 16, 19, 21 (types); Loop 1, 11,
+13 (sequence carried values), 16, 19, 21 (types); Scan 8 (batch axis, sequence_lens), 9 (no
+batch, directions and axes), 11 (negative axes), 16, 19, 21 (types).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import onnx
+from coremltools.converters.mil.mil import types
+from coremltools.converters.mil.mil.block import curr_block
+
+from pipeline.errors import UnsupportedOpError
+from pipeline.lowering.context import LowerContext
+from pipeline.lowering.dtypes import legal_numpy, mil_dtype_string
+from pipeline.lowering.node import Node
+from pipeline.lowering.registry import onnx_op
+
+log = logging.getLogger(__name__)
+
+
+def _scalar(ctx: LowerContext, var: Any) -> Any:
+    """A MIL scalar of a one-element tensor (conditions and trip counts may be ``[1]``).
+
+    MIL tells a scalar from a rank-0 tensor (``less`` against a 0-d constant gives the latter),
+    and a while_loop variable must keep its type, so rank-0 tensors become scalars too.
+    """
+    if var.rank == 0:
+        if not types.is_tensor(var.sym_type):
+            return var
+        var = ctx.mb.expand_dims(x=var, axes=[0])
+    return ctx.mb.squeeze(x=var)
+
+
+def _owned(ctx: LowerContext, outputs: list[Any]) -> list[Any]:
+    """Block outputs, each produced inside the current block (``identity`` for outer values)."""
+    block = curr_block()
+    inputs = {id(v) for v in block.inputs}
+    owned = []
+    for var in outputs:
+        inside = var.op is not None and var.op.enclosing_block is block
+        owned.append(var if inside or id(var) in inputs else ctx.mb.identity(x=var))
+    return owned
+
+
+def _branch(ctx: LowerContext, graph: onnx.GraphProto) -> Any:
+    def build() -> list[Any]:
+        return _owned(ctx, ctx.lower_subgraph(graph, {}))
+
+    return build
+
+
+@onnx_op("If", since=1)
+def if_(ctx: LowerContext, node: Node) -> Any:
+    """outputs = then_branch() if cond else else_branch().  MIL: cond (nothing when cond is const).
+
+    Limits: both branches must produce outputs of the same dtype and rank (MIL cond types).
+    """
+    flag = node.const_input(0)
+    then_g, else_g = node.attrs["then_branch"], node.attrs["else_branch"]
+    if flag is not None:
+        return tuple(ctx.lower_subgraph(then_g if bool(flag.reshape(-1)[0]) else else_g, {}))
+    try:
+        outs = ctx.mb.cond(pred=_scalar(ctx, node.input(0)), _true_fn=_branch(ctx, then_g),
+                           _false_fn=_branch(ctx, else_g))
+    except ValueError as exc:
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: the branches' outputs differ in type ({exc}); MIL cond needs "
+            "matching dtypes and ranks: make both branches produce the same types"
+        ) from exc
+    return tuple(outs) if isinstance(outs, (list, tuple)) else (outs,)
+
+
+def _list_for(ctx: LowerContext, info: onnx.ValueInfoProto, node: Node, what: str) -> Any:
+    """An empty growable MIL list for the per-iteration values declared by ``info``."""
+    ttype = info.type.tensor_type
+    if not info.type.HasField("tensor_type") or not ttype.HasField("shape"):
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: {what} '{info.name}' has no declared tensor shape; MIL lists "
+            "need the element rank: run onnx shape inference (onnx.shape_inference) on the model"
+        )
+    dims: list[Any] = []
+    for k, d in enumerate(ttype.shape.dim):
+        dims.append(int(d.dim_value) if d.HasField("dim_value") else f"{info.name}_d{k}")
+    dtype = mil_dtype_string(legal_numpy(ttype.elem_type))
+    return ctx.mb.make_list(init_length=0, dynamic_length=True, elem_shape=dims, dtype=dtype)
+
+
+def _stack_list(ctx: LowerContext, ls: Any, length: Any) -> Any:
+    """``[ls[0], ..., ls[length-1]]`` stacked on a new axis 0."""
+    indices = ctx.mb.range_1d(start=np.int32(0), end=length, step=np.int32(1))
+    return ctx.mb.list_gather(ls=ls, indices=indices)
+
+
+@onnx_op("Loop", since=1)
+def loop(ctx: LowerContext, node: Node) -> Any:
+    """for i in range(M) while cond: (cond, v..., scan...) = body(i, cond, v...).  MIL: while_loop.
+
+    Limits: scan outputs need a declared rank in the body graph; sequence-typed carried values
+    are not supported.
+    """
+    mb = ctx.mb
+    body: onnx.GraphProto = node.attrs["body"]
+    trip = None if node.input(0) is None else _scalar(ctx, ctx.cast(node.input(0), np.int32))
+    has_cond = node.input(1) is not None
+    carried = [v for v in node.inputs[2:]]
+    if any(not hasattr(v, "rank") for v in carried):
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: sequence-typed loop-carried values are not supported; "
+            "carry tensors (concatenate inside the body) instead"
+        )
+    n_carried = len(carried)
+    scan_infos = list(body.output[1 + n_carried :])
+    lists = [_list_for(ctx, info, node, "scan output") for info in scan_infos]
+    cond0 = _scalar(ctx, node.input(1)) if has_cond else ctx.const(np.array(True))
+    names = [i.name for i in body.input]
+
+    def cond_fn(i: Any, keep: Any, *_: Any) -> Any:
+        if trip is None:
+            return keep
+        below = mb.less(x=i, y=trip)
+        return mb.logical_and(x=below, y=keep) if has_cond else below
+
+    def body_fn(i: Any, keep: Any, *rest: Any) -> list[Any]:
+        bindings = dict(zip(names, [i, keep, *rest[:n_carried]]))
+        outs = ctx.lower_subgraph(body, bindings)
+        keep_out = _scalar(ctx, outs[0]) if has_cond else keep
+        written = [mb.list_write(ls=ls, index=i, value=v) for ls, v in zip(rest[n_carried:], outs[1 + n_carried :])]
+        return _owned(ctx, [mb.add(x=i, y=np.int32(1)), keep_out, *outs[1 : 1 + n_carried], *written])
+
+    loop_vars = (ctx.const(np.array(0, np.int32)), cond0, *carried, *lists)
+    results = mb.while_loop(_cond=cond_fn, _body=body_fn, loop_vars=loop_vars)
+    count = results[0]
+    finals = list(results[2 : 2 + n_carried])
+    scans = [_stack_list(ctx, ls, count) for ls in results[2 + n_carried :]]
+    return tuple(finals + scans)
+
+
+@onnx_op("Scan", since=9)
+def scan(ctx: LowerContext, node: Node) -> Any:
+    """(s..., y...) = fold of body over slices of the scan inputs along their axes.  MIL: while_loop.
+
+    Limits: the scan outputs need a declared rank in the body graph.
+    """
+    mb = ctx.mb
+    body: onnx.GraphProto = node.attrs["body"]
+    m = int(node.attrs["num_scan_inputs"])
+    states, xs = list(node.inputs[: len(node.inputs) - m]), list(node.inputs[len(node.inputs) - m :])
+    n = len(states)
+    in_dirs = list(node.attrs.get("scan_input_directions") or [0] * m)
+    in_axes = [a % x.rank for a, x in zip(node.attrs.get("scan_input_axes") or [0] * m, xs)]
+    k = len(body.output) - n
+    out_dirs = list(node.attrs.get("scan_output_directions") or [0] * k)
+    out_axes = list(node.attrs.get("scan_output_axes") or [0] * k)
+    dim = xs[0].shape[in_axes[0]]
+    if isinstance(dim, (int, np.integer)):
+        length = ctx.const(np.array(int(dim), np.int32))
+    else:
+        length = mb.gather(x=mb.shape(x=xs[0]), indices=np.int32(in_axes[0]), axis=0)
+    lists = [_list_for(ctx, info, node, "scan output") for info in body.output[n:]]
+    names = [i.name for i in body.input]
+
+    def cond_fn(i: Any, *_: Any) -> Any:
+        return mb.less(x=i, y=length)
+
+    def body_fn(i: Any, *rest: Any) -> list[Any]:
+        slices = []
+        for x, axis, rev in zip(xs, in_axes, in_dirs):
+            t = mb.sub(x=mb.sub(x=length, y=np.int32(1)), y=i) if rev else i
+            slices.append(mb.gather(x=x, indices=t, axis=axis))
+        outs = ctx.lower_subgraph(body, dict(zip(names, [*rest[:n], *slices])))
+        written = [mb.list_write(ls=ls, index=i, value=v) for ls, v in zip(rest[n:], outs[n:])]
+        return _owned(ctx, [mb.add(x=i, y=np.int32(1)), *outs[:n], *written])
+
+    results = mb.while_loop(_cond=cond_fn, _body=body_fn,
+                            loop_vars=(ctx.const(np.array(0, np.int32)), *states, *lists))
+    finals = list(results[1 : 1 + n])
+    outs = []
+    for ls, rev, axis in zip(results[1 + n :], out_dirs, out_axes):
+        y = _stack_list(ctx, ls, length)
+        if rev:  # scan_output_directions=1: the output is built by prepending
+            y = mb.reverse(x=y, axes=[0])
+        axis %= y.rank
+        if axis:
+            perm = list(range(1, y.rank))
+            perm.insert(axis, 0)
+            y = mb.transpose(x=y, perm=perm)
+        outs.append(y)
+    return tuple(finals + outs)
