@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 import onnx
 
 from pipeline.errors import LoweringError, ParityError
+from pipeline.lowering import compression as compression_mod
+from pipeline.lowering import delivery, model_interface
 from pipeline.lowering.context import TargetTooLow
 from pipeline.lowering.graph import build_program
 from pipeline.lowering.interface import IOAdapter
@@ -104,7 +107,9 @@ def random_feeds(adapter: IOAdapter, seed: int = 0) -> dict[str, np.ndarray]:
                 for a, d in enumerate(sig.shape)
             )
         dtype = sig.onnx_dtype
-        if dtype.kind == "f":
+        if sig.image is not None:  # whole pixel values, mapped through the preprocessing
+            feeds[sig.name] = sig.image.from_pixels(rng.integers(0, 256, size=shape).astype(np.float32))
+        elif dtype.kind == "f":
             feeds[sig.name] = rng.standard_normal(shape).astype(dtype)
         elif dtype.kind == "b":
             feeds[sig.name] = rng.random(shape) > 0.5
@@ -129,9 +134,26 @@ def lower(
     flexible: dict[str, dict[int, tuple[int, int]]] | None = None,
     enumerated: dict[str, list[tuple[int, ...]]] | None = None,
     localize: bool = False,
+    interface: Any = None,
+    compression: Any = None,
+    composites: Sequence[str] | None = None,
+    custom_layers: str | Sequence[str] | None = None,
+    extensions: Sequence[str | os.PathLike[str]] | str | None = None,
+    report_html: str | os.PathLike[str] | None = None,
+    keep_intermediates: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> LowerResult:
-    """Lower an ONNX model to Core ML; see :func:`pipeline.lower` for the arguments."""
+    """Lower an ONNX model to Core ML; see :func:`pipeline.lower` for the arguments.
+
+    ``composites`` names ops to lower with their built-in composite instead of the native handler
+    (e.g. ``["Max"]``); ``custom_layers`` names ops to turn into Core ML custom layers, or is
+    ``"all-unsupported"`` (neural-network backend only); ``extensions`` are Python files to import
+    first (user composites, handlers).
+    """
+    from pipeline.extensions import load_extensions
+
+    load_extensions(extensions)
+    layers = _custom_layer_option(custom_layers, backend)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     proto = load_onnx(model)
@@ -151,7 +173,11 @@ def lower(
                 f"lower: ML Programs need iOS15/macOS12 or newer (asked: {target}); pass "
                 "--target iOS15 or newer, or --backend neuralnetwork for older systems"
             )
-    opts = dict(options, shapes=shapes or {}, flexible=flexible or {}, enumerated=enumerated or {})
+    # Interface (image, classifier, fp16 I/O, metadata) and compression: pipeline.lowering.delivery.
+    number, delivery_warnings = delivery.target_for(number, raise_target, backend, interface, compression)
+    options["interface"] = interface
+    opts = dict(options, shapes=shapes or {}, flexible=flexible or {}, enumerated=enumerated or {},
+                backend=backend, custom_layers=layers, composites=frozenset(composites or ()))
     t0 = time.perf_counter()
     while True:
         try:
@@ -172,7 +198,7 @@ def lower(
             log.warning(ctx_warning)
             opts.setdefault("_target_warnings", []).append(ctx_warning)
             number = exc.needed
-    ctx.warnings[:0] = opts.get("_target_warnings", [])
+    ctx.warnings[:0] = delivery_warnings + opts.get("_target_warnings", [])
     for onnx_name, cm_name in adapter.renamed().items():
         ctx.warn(
             f"'{onnx_name}' is named '{cm_name}' in the Core ML model (Core ML feature names must "
@@ -181,15 +207,35 @@ def lower(
     timings["build_mil"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    mlmodel = _convert(prog, number, backend, precision)
+    from pipeline.lowering.cleanup import collapse_layout_chains
+
+    collapse_layout_chains(prog)
+    mlmodel = _convert(prog, number, backend, precision, model_interface.classifier_config(interface, adapter))
     timings["coreml_passes"] = time.perf_counter() - t0
+    compressed = None
+    if compression is not None and compression.active:
+        t0 = time.perf_counter()
+        compressed = compression_mod.compress(mlmodel, compression)
+        mlmodel = compressed.mlmodel
+        timings["compression"] = time.perf_counter() - t0
     program = getattr(mlmodel, "_mil_program", None) or prog
     _record_metadata(mlmodel, adapter)
+    model_interface.apply_metadata(mlmodel, interface, adapter, delivery.metadata(model, precision, compression))
 
     parity = None
+    delivered: dict[str, Any] = {}
+    if compressed is not None:
+        delivered["compression"] = compressed.to_dict()
     if verify:
         t0 = time.perf_counter()
-        parity = _check_parity(proto, program, adapter, feeds, precision, atol, rtol)
+        if compressed is not None:
+            feeds = feeds if feeds is not None else random_feeds(adapter)
+            parity, delivered["compression"] = delivery.check_compressed(
+                proto, program, adapter, feeds, compressed, TOLERANCES[precision][0] if atol is None else atol)
+        else:
+            parity = _check_parity(proto, program, adapter, feeds, precision, atol, rtol)
+        if interface is not None and interface.classifier:
+            delivered["classifier"] = delivery.classifier_top1(proto, program, adapter, interface)
         timings["verify"] = time.perf_counter() - t0
 
     report = {
@@ -203,9 +249,14 @@ def lower(
         "warnings": list(ctx.warnings),
         "interface": adapter.to_dict(),
         "parity": parity.to_dict() if parity else None,
+        **delivered,
     }
+    layer_specs = ctx.options.get("_custom_layer_specs", {})
+    if layer_specs:
+        report["custom_layers"] = {name: [spec.bindings() for spec in specs] for name, specs in layer_specs.items()}
     result = LowerResult(mlmodel, program, parity, report, None, adapter)
     if parity is not None and not parity.ok:
+        _write_inspection(result, backend, report_html, keep_intermediates)
         bad = parity.failures()[0]
         raise ParityError(
             f"lower: output '{bad.name}' differs from onnxruntime: max_abs={bad.max_abs:.3g} "
@@ -217,7 +268,44 @@ def lower(
         from pipeline.lowering.save import save_atomically
 
         result.path = save_atomically(mlmodel, Path(out_path), backend)
+        if layer_specs:
+            from pipeline.lowering.custom_layers.swift import write_layers
+
+            folder = result.path.with_name(result.path.stem + "_custom_layers")
+            files = write_layers(layer_specs, folder)
+            report["custom_layer_files"] = [str(f) for f in files]
+    _write_inspection(result, backend, report_html, keep_intermediates)
     return result
+
+
+def _write_inspection(result: LowerResult, backend: str, report_html: Any, keep: Any) -> None:
+    """The HTML report, and the "lowered" intermediate for Netron (``04_lowered.*``, MIL text)."""
+    if keep is not None:
+        from pipeline.lowering.save import save_atomically
+
+        folder = Path(keep)
+        suffix = ".mlpackage" if backend == "mlprogram" else ".mlmodel"
+        save_atomically(result.mlmodel, folder / f"04_lowered{suffix}", backend)
+        (folder / "04_lowered.mil.txt").write_text(str(result.program))
+    if report_html is not None:
+        from pipeline.inspecting import write_report_html
+
+        write_report_html(result.report, report_html)
+
+
+def _custom_layer_option(custom_layers: str | Sequence[str] | None, backend: str) -> frozenset[str]:
+    """The ``custom_layers`` option as a set of op names (or {"all-unsupported"}), checked."""
+    if not custom_layers:
+        return frozenset()
+    names = [custom_layers] if isinstance(custom_layers, str) else list(custom_layers)
+    names = [n.strip() for item in names for n in item.split(",") if n.strip()]
+    if backend != "neuralnetwork":
+        raise LoweringError(
+            f"lower: custom layers ({', '.join(names)}) need --backend neuralnetwork: Core ML supports "
+            "custom layers only in neural-network models, not in ML Programs. For an ML Program, "
+            "register a composite for the op instead (@register_composite, see README 'Adding an op')"
+        )
+    return frozenset(names)
 
 
 def _record_metadata(mlmodel: Any, adapter: IOAdapter) -> None:
@@ -234,7 +322,7 @@ def _record_metadata(mlmodel: Any, adapter: IOAdapter) -> None:
         meta["pipeline.onnx_names"] = json.dumps(renamed, separators=(",", ":"))
 
 
-def _convert(prog: Any, number: int, backend: str, precision: str) -> Any:
+def _convert(prog: Any, number: int, backend: str, precision: str, classifier: Any = None) -> Any:
     import coremltools as ct
 
     if backend not in ("mlprogram", "neuralnetwork"):
@@ -245,6 +333,8 @@ def _convert(prog: Any, number: int, backend: str, precision: str) -> Any:
         "convert_to": backend,
         "minimum_deployment_target": getattr(ct.target, f"iOS{number}"),
     }
+    if classifier is not None:
+        kwargs["classifier_config"] = classifier
     if backend == "mlprogram":
         kwargs["compute_precision"] = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
     try:
