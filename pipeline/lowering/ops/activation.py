@@ -55,9 +55,12 @@ def leaky_relu(ctx: LowerContext, node: Node) -> Any:
 
 
 def _channel_slope(x: Any, slope: np.ndarray) -> np.ndarray | None:
-    """The per-channel vector of a constant slope that varies only along x's axis 1, else None."""
+    """The per-channel vector of a constant slope that varies only along axis 1 of a rank-4 x, else None.
+
+    MIL's prelu takes per-channel slopes on rank-4 inputs only (rank 3 and 5 need one value).
+    """
     rank = x.rank
-    if rank not in (3, 4, 5) or slope.ndim > rank:
+    if rank != 4 or slope.ndim > rank:
         return None
     full = slope.reshape((1,) * (rank - slope.ndim) + slope.shape)
     if any(d != 1 for i, d in enumerate(full.shape) if i != 1):
@@ -72,8 +75,8 @@ def _channel_slope(x: Any, slope: np.ndarray) -> np.ndarray | None:
 def prelu(ctx: LowerContext, node: Node) -> Any:
     """y = x if x >= 0 else slope * x, slope broadcast to x.  MIL: leaky_relu (one slope), prelu (per channel), else select(less, mul).
 
-    A single slope value becomes leaky_relu; a constant slope that varies along axis 1 of a rank
-    3-5 input becomes prelu, both single ops that run on the Neural Engine.  Any other slope
+    A single slope value becomes leaky_relu; a constant slope that varies along axis 1 of a rank-4
+    input becomes prelu, both single ops that run on the Neural Engine.  Any other slope
     (dynamic, or varying along other axes) is the composite select(x < 0, x * slope, x).
     """
     x, slope = node.input(0), node.input(1)
@@ -111,10 +114,14 @@ def celu(ctx: LowerContext, node: Node) -> Any:
     x = node.input(0)
     alpha = float(node.attrs["alpha"])
     if alpha == 0.0:
-        raise UnsupportedOpError(f"lower: {node.describe()}: alpha=0 divides by zero; fix the model")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: alpha=0 divides by zero; fix the model"
+        )
     if alpha == 1.0:
         return ctx.mb.elu(x=x, alpha=ctx.scalar_like(x, 1.0))
-    inner = ctx.mb.elu(x=ctx.mb.mul(x=x, y=ctx.scalar_like(x, 1.0 / alpha)), alpha=ctx.scalar_like(x, 1.0))
+    inner = ctx.mb.elu(
+        x=ctx.mb.mul(x=x, y=ctx.scalar_like(x, 1.0 / alpha)), alpha=ctx.scalar_like(x, 1.0)
+    )
     return ctx.mb.mul(x=inner, y=ctx.scalar_like(x, alpha))
 
 
@@ -135,7 +142,9 @@ def hard_sigmoid(ctx: LowerContext, node: Node) -> Any:
     """y = max(0, min(1, alpha * x + beta)).  MIL: sigmoid_hard (same formula)."""
     x = node.input(0)
     return ctx.mb.sigmoid_hard(
-        x=x, alpha=ctx.scalar_like(x, node.attrs["alpha"]), beta=ctx.scalar_like(x, node.attrs["beta"])
+        x=x,
+        alpha=ctx.scalar_like(x, node.attrs["alpha"]),
+        beta=ctx.scalar_like(x, node.attrs["beta"]),
     )
 
 
@@ -143,7 +152,9 @@ def hard_sigmoid(ctx: LowerContext, node: Node) -> Any:
 def hard_swish(ctx: LowerContext, node: Node) -> Any:
     """y = x * max(0, min(1, x / 6 + 1/2)).  MIL: sigmoid_hard, mul (MIL has no hard swish)."""
     x = node.input(0)
-    gate = ctx.mb.sigmoid_hard(x=x, alpha=ctx.scalar_like(x, 1.0 / 6.0), beta=ctx.scalar_like(x, 0.5))
+    gate = ctx.mb.sigmoid_hard(
+        x=x, alpha=ctx.scalar_like(x, 1.0 / 6.0), beta=ctx.scalar_like(x, 0.5)
+    )
     return ctx.mb.mul(x=x, y=gate)
 
 
@@ -177,16 +188,22 @@ def shrink(ctx: LowerContext, node: Node) -> Any:
     """
     x = node.input(0)
     if not ctx.is_float(x):
-        raise UnsupportedOpError(f"lower: {node.describe()}: integer Shrink is not lowered; cast the input to float")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: integer Shrink is not lowered; cast the input to float"
+        )
     mb = ctx.mb
     lambd, bias = float(node.attrs["lambd"]), float(node.attrs["bias"])
     if bias == 0.0:
         keep = mb.greater(x=mb.abs(x=x), y=ctx.scalar_like(x, lambd))
         return mb.select(cond=keep, a=x, b=ctx.scalar_like(x, 0.0))
     if lambd < 0:
-        raise UnsupportedOpError(f"lower: {node.describe()}: lambd={lambd} < 0 is not lowered; use lambd >= 0")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: lambd={lambd} < 0 is not lowered; use lambd >= 0"
+        )
     if lambd > 0:
-        t = mb.sub(x=x, y=mb.clip(x=x, alpha=ctx.scalar_like(x, -lambd), beta=ctx.scalar_like(x, lambd)))
+        t = mb.sub(
+            x=x, y=mb.clip(x=x, alpha=ctx.scalar_like(x, -lambd), beta=ctx.scalar_like(x, lambd))
+        )
     else:
         t = x
     if bias == lambd:

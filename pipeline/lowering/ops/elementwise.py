@@ -108,7 +108,8 @@ def _pow_const_exponent(ctx: LowerContext, x: Any, exponent: np.ndarray) -> Any 
 def pow_(ctx: LowerContext, node: Node) -> Any:
     """z = x ** y (the result has x's type).  MIL: pow; square / sqrt for constant exponents 2 / 0.5.
 
-    Limits: an integer base with a non-integral float exponent is computed in fp32 and truncated.
+    Limits: an integer base with a non-integral float exponent is computed in fp32 and truncated;
+    on the neural-network backend a constant exponent must be a single value.
     """
     x, y = node.input(0), node.input(1)
     y_val = ctx.value_of(y)
@@ -118,6 +119,15 @@ def pow_(ctx: LowerContext, node: Node) -> Any:
         if cheap is not None:
             return cheap
         if x_dtype.kind == "f" or np.all(np.mod(y_val, 1) == 0):
+            if y_val.size == 1 and y_val.ndim <= x.rank:
+                # A scalar exponent stays a scalar: the neural-network backend maps it to its
+                # unary power layer, which takes only a scalar.
+                return ctx.mb.pow(x=x, y=x_dtype.type(y_val.item()))
+            if ctx.target < 15:
+                raise UnsupportedOpError(
+                    f"lower: {node.describe()}: a constant exponent tensor has no neural-network "
+                    "form (its power layer takes one scalar); use the mlprogram backend"
+                )
             return ctx.mb.pow(x=x, y=ctx.const(y_val.astype(x_dtype)))
     if ctx.np_dtype(y) == x_dtype:
         return ctx.mb.pow(x=x, y=y)
@@ -137,7 +147,9 @@ def mod(ctx: LowerContext, node: Node) -> Any:
     a, b = node.input(0), node.input(1)
     fmod = int(node.attrs.get("fmod", 0))
     if fmod not in (0, 1):
-        raise UnsupportedOpError(f"lower: {node.describe()}: fmod={fmod} is not 0 or 1; fix the model")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: fmod={fmod} is not 0 or 1; fix the model"
+        )
     if fmod == 0:
         return ctx.mb.mod(x=a, y=b)
     abs_b, _ = _abs_sign(ctx, b)

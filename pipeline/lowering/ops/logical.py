@@ -24,9 +24,13 @@ log = logging.getLogger(__name__)
 
 # ONNX op -> (MIL op, first ONNX opset); all are z = x OP y with numpy broadcasting.
 _BINARY = {
-    "Greater": ("greater", 7), "GreaterOrEqual": ("greater_equal", 12),
-    "Less": ("less", 7), "LessOrEqual": ("less_equal", 12),
-    "And": ("logical_and", 7), "Or": ("logical_or", 7), "Xor": ("logical_xor", 7),
+    "Greater": ("greater", 7),
+    "GreaterOrEqual": ("greater_equal", 12),
+    "Less": ("less", 7),
+    "LessOrEqual": ("less_equal", 12),
+    "And": ("logical_and", 7),
+    "Or": ("logical_or", 7),
+    "Xor": ("logical_xor", 7),
 }
 
 

@@ -24,10 +24,22 @@ log = logging.getLogger(__name__)
 
 # ONNX op -> MIL op of identical semantics on the types both accept (since = first ONNX opset).
 _DIRECT = {
-    "Abs": ("abs", 6), "Sqrt": ("sqrt", 6), "Exp": ("exp", 6), "Floor": ("floor", 6),
-    "Ceil": ("ceil", 6), "Round": ("round", 11), "Sign": ("sign", 9), "Sin": ("sin", 7),
-    "Cos": ("cos", 7), "Tan": ("tan", 7), "Asin": ("asin", 7), "Acos": ("acos", 7),
-    "Atan": ("atan", 7), "Sinh": ("sinh", 9), "Cosh": ("cosh", 9), "Atanh": ("atanh", 9),
+    "Abs": ("abs", 6),
+    "Sqrt": ("sqrt", 6),
+    "Exp": ("exp", 6),
+    "Floor": ("floor", 6),
+    "Ceil": ("ceil", 6),
+    "Round": ("round", 11),
+    "Sign": ("sign", 9),
+    "Sin": ("sin", 7),
+    "Cos": ("cos", 7),
+    "Tan": ("tan", 7),
+    "Asin": ("asin", 7),
+    "Acos": ("acos", 7),
+    "Atan": ("atan", 7),
+    "Sinh": ("sinh", 9),
+    "Cosh": ("cosh", 9),
+    "Atanh": ("atanh", 9),
     "Erf": ("erf", 9),
 }
 
@@ -112,15 +124,18 @@ def is_inf(ctx: LowerContext, node: Node) -> Any:
     """
     x = node.input(0)
     mb = ctx.mb
-    pos, neg = bool(node.attrs.get("detect_positive", 1)), bool(node.attrs.get("detect_negative", 1))
-    inf = ctx.scalar_like(x, np.inf)
+    pos, neg = (
+        bool(node.attrs.get("detect_positive", 1)),
+        bool(node.attrs.get("detect_negative", 1)),
+    )
+    inf, minus_inf = ctx.scalar_like(x, np.inf), ctx.scalar_like(x, -np.inf)
     if pos and neg:
         return mb.equal(x=mb.abs(x=x), y=inf)
     if pos:
         return mb.equal(x=x, y=inf)
     if neg:
-        return mb.equal(x=x, y=-inf)
-    return mb.less(x=x, y=-inf)
+        return mb.equal(x=x, y=minus_inf)
+    return mb.less(x=x, y=minus_inf)
 
 
 def _clip(ctx: LowerContext, x: Any, lo: Any, hi: Any) -> Any:
@@ -128,7 +143,14 @@ def _clip(ctx: LowerContext, x: Any, lo: Any, hi: Any) -> Any:
     mb = ctx.mb
     lo_c = isinstance(lo, np.ndarray)
     hi_c = isinstance(hi, np.ndarray)
-    if ctx.is_float(x) and lo_c and hi_c and lo.size == 1 and hi.size == 1 and lo.item() < hi.item():
+    if (
+        ctx.is_float(x)
+        and lo_c
+        and hi_c
+        and lo.size == 1
+        and hi.size == 1
+        and lo.item() < hi.item()
+    ):
         return mb.clip(x=x, alpha=ctx.scalar_like(x, lo.item()), beta=ctx.scalar_like(x, hi.item()))
     if ctx.is_float(x) and lo_c and hi is None and lo.size == 1 and float(lo) == 0.0:
         return mb.relu(x=x)

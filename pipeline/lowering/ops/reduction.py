@@ -2,7 +2,7 @@
 ReduceLogSum, ReduceLogSumExp, ReduceSumSquare, ArgMax, ArgMin.
 
 Each ONNX reduction has a MIL twin (``reduce_*``) of the same formula, so every handler is one
-MIL op (none when ``noop_with_empty_axes`` makes the node an identity).
+MIL op (with ``noop_with_empty_axes`` and empty axes, only its elementwise step, if any).
 
 Spec changes read: ``axes`` is an attribute until ReduceSum-13 and the other reductions' opset 18,
 then an optional input, together with ``noop_with_empty_axes`` (empty axes: reduce nothing
@@ -40,25 +40,47 @@ _REDUCTIONS = {
 }
 
 
-def _reduce(ctx: LowerContext, node: Node, mil_name: str, axes: np.ndarray | None, noop_if_empty: bool) -> Any:
+def _elementwise_part(ctx: LowerContext, x: Any, mil_name: str) -> Any:
+    """A reduction over no axes: only its elementwise steps remain (ONNX-18 noop_with_empty_axes).
+
+    The spec keeps the non-reduction steps: ReduceL1/L2 give |x|, ReduceSumSquare x^2,
+    ReduceLogSum ln(x); sum, mean, max, min, prod and log-sum-exp of one element give x.
+    """
+    mb = ctx.mb
+    if mil_name in ("reduce_l1_norm", "reduce_l2_norm"):
+        return mb.abs(x=x)
+    if mil_name == "reduce_sum_square":
+        return mb.square(x=x)
+    if mil_name == "reduce_log_sum":
+        return mb.log(x=x, epsilon=ctx.scalar_like(x, 0.0))
+    return mb.identity(x=x)
+
+
+def _reduce(
+    ctx: LowerContext, node: Node, mil_name: str, axes: np.ndarray | None, noop_if_empty: bool
+) -> Any:
     """The MIL reduction of input 0 over ``axes`` (None or empty: all axes, or none if ``noop_if_empty``)."""
     x = node.input(0)
     keep = bool(node.attrs.get("keepdims", 1))
     if axes is None or axes.size == 0:
         if noop_if_empty:
-            return ctx.mb.identity(x=x)
+            return _elementwise_part(ctx, x, mil_name)
         return getattr(ctx.mb, mil_name)(x=x, keep_dims=keep)
     rank = max(x.rank, 1)
     flat = [int(a) for a in axes.reshape(-1)]
     if any(not -rank <= a < rank for a in flat):
-        raise UnsupportedOpError(f"lower: {node.describe()}: axes {flat} out of range for rank {rank}; fix the model")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: axes {flat} out of range for rank {rank}; fix the model"
+        )
     return getattr(ctx.mb, mil_name)(x=x, axes=np.array(flat, np.int32), keep_dims=keep)
 
 
 def _register(onnx_name: str, mil_name: str, input_since: int, math: str) -> None:
     def with_attr(ctx: LowerContext, node: Node) -> Any:
         axes = node.attrs.get("axes")
-        return _reduce(ctx, node, mil_name, None if axes is None else np.asarray(axes, np.int64), False)
+        return _reduce(
+            ctx, node, mil_name, None if axes is None else np.asarray(axes, np.int64), False
+        )
 
     def with_input(ctx: LowerContext, node: Node) -> Any:
         axes = None
@@ -92,7 +114,9 @@ def _arg(ctx: LowerContext, node: Node, mil_name: str) -> Any:
     rank = max(x.rank, 1)
     axis = int(node.attrs.get("axis", 0))
     if not -rank <= axis < rank:
-        raise UnsupportedOpError(f"lower: {node.describe()}: axis={axis} out of range for rank {rank}; fix the model")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: axis={axis} out of range for rank {rank}; fix the model"
+        )
     axis %= rank
     keep = bool(node.attrs.get("keepdims", 1))
     reducer: Callable[..., Any] = getattr(mb, mil_name)

@@ -27,7 +27,9 @@ def _axis(node: Node, rank: int) -> int:
     """The node's ``axis`` attribute as a non-negative index into ``rank`` dims."""
     axis = int(node.attrs["axis"])
     if not -rank <= axis < max(rank, 1):
-        raise UnsupportedOpError(f"lower: {node.describe()}: axis={axis} is out of range for rank {rank}; fix the model")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: axis={axis} is out of range for rank {rank}; fix the model"
+        )
     return axis % max(rank, 1)
 
 
@@ -108,8 +110,11 @@ def _hardmax(ctx: LowerContext, x: Any, axis: int) -> Any:
         depth = mb.gather(x=mb.shape(x=x), indices=np.int32(axis), axis=0)
     idx = mb.reduce_argmax(x=x, axis=axis, keep_dims=False)
     return mb.one_hot(
-        indices=idx, one_hot_vector_size=depth, axis=axis,
-        on_value=ctx.scalar_like(x, 1), off_value=ctx.scalar_like(x, 0),
+        indices=idx,
+        one_hot_vector_size=depth,
+        axis=axis,
+        on_value=ctx.scalar_like(x, 1),
+        off_value=ctx.scalar_like(x, 0),
     )
 
 
