@@ -120,3 +120,10 @@ def check(case: Case) -> None:
         assert actual[name].dtype == exp.dtype, f"{case}: dtype {actual[name].dtype} != {exp.dtype}"
         report = compare({name: actual[name]}, {name: exp}, atol=atol, rtol=rtol)
         assert report.ok, f"{case}:\n{report.summary()}"
+
+
+def check_neural_network(case: Case) -> None:
+    """Lower ``case`` for the neural-network backend (iOS14); ``verify`` compares with onnxruntime."""
+    model, feeds = make_model(case)
+    result = lower(model, target="iOS14", backend="neuralnetwork", verify=True, feeds=feeds)
+    assert result.parity is not None and result.parity.ok

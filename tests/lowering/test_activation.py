@@ -10,8 +10,7 @@ import pytest
 
 from pipeline.lowering import lower
 from pipeline.lowering.stage import mil_op_histogram
-from tests.lowering.support import Case, check, make_model, rand
-from tests.lowering.test_elementwise import check_neural_network
+from tests.lowering.support import Case, check, check_neural_network, make_model, rand
 
 F16 = np.float16
 I64 = np.int64

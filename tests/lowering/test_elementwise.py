@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.errors import UnsupportedOpError
 from pipeline.lowering import lower
-from tests.lowering.support import Case, check, make_model, rand
+from tests.lowering.support import Case, check, check_neural_network, make_model, rand
 
 F16 = np.float16
 I64 = np.int64
@@ -174,13 +174,6 @@ def test_integer_div_large_values_exact() -> None:
     a = np.array([16777217, -16777217, 2147483647, -2147483647, 33554433], np.int64)
     b = np.array([1, 1, 3, 7, -1], np.int64)
     check(Case("Div", [a, b], id="Div-int64-large"))
-
-
-def check_neural_network(case: Case) -> None:
-    """Lower ``case`` for the neural-network backend (iOS14); ``verify`` compares with onnxruntime."""
-    model, feeds = make_model(case)
-    result = lower(model, target="iOS14", backend="neuralnetwork", verify=True, feeds=feeds)
-    assert result.parity is not None and result.parity.ok
 
 
 # Every third fp32/int case: the neural-network backend translates the same MIL ops differently

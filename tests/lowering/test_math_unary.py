@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.lowering.support import Case, check, rand
-from tests.lowering.test_elementwise import check_neural_network
+from tests.lowering.support import Case, check, check_neural_network, rand
 
 F16 = np.float16
 I64 = np.int64

@@ -205,3 +205,55 @@ def test_nothing_partial_is_left_after_a_failure(tmp_path: Path) -> None:
     good = pipeline.lower(_add_model(), target)
     assert good.path == target and (target / "Manifest.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mlpackage"]
+
+
+def _group_norm_18_model(**attrs):
+    x = helper.make_tensor_value_info("x", T.FLOAT, [2, 6, 3, 4])
+    y = helper.make_tensor_value_info("y", T.FLOAT, [2, 6, 3, 4])
+    rng = np.random.default_rng(18)
+    scale = numpy_helper.from_array(rng.uniform(0.5, 2.0, 3).astype(np.float32), "s")
+    bias = numpy_helper.from_array(rng.uniform(-1.0, 1.0, 3).astype(np.float32), "b")
+    node = helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], name="gn", **attrs)
+    model = _model([node], [x], [y], inits=[scale, bias], opset=18)
+    model.ir_version = 8
+    return model
+
+
+def test_superseded_schema_is_accepted_at_its_opset_and_malformed_models_are_not() -> None:
+    # onnx marks GroupNormalization-18 deprecated (superseded at opset 21), so its checker
+    # rejects it even at opset 18 where the spec defines it; the loader accepts it.
+    model = _group_norm_18_model(num_groups=3, epsilon=1e-3)
+    with pytest.raises(onnx.checker.ValidationError, match="deprecated"):
+        onnx.checker.check_model(model, full_check=True)
+    before = model.SerializeToString()
+    x = np.random.default_rng(1).uniform(-2, 2, (2, 6, 3, 4)).astype(np.float32)
+    result = pipeline.lower(model, target="iOS16", feeds={"x": x})
+    assert model.SerializeToString() == before  # the caller's proto is left as it was
+    assert result.parity.ok
+    # Independent reference: statistics per (n, group of 2 channels), scale/bias per group.
+    s, b = (numpy_helper.to_array(t) for t in model.graph.initializer)
+    g = x.reshape(2, 3, -1).astype(np.float64)
+    norm = (g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-3)
+    expected = (norm * s[:, None] + b[:, None]).reshape(x.shape)
+    np.testing.assert_allclose(result.predict({"x": x})["y"], expected, atol=1e-5, rtol=1e-4)
+
+    # The superseded node is still verified: a missing required attribute, an unknown one,
+    # an input of the wrong type.
+    with pytest.raises(ValidationError, match="num_groups"):
+        pipeline.lower(_group_norm_18_model())
+    with pytest.raises(ValidationError, match="'foo'"):
+        pipeline.lower(_group_norm_18_model(num_groups=3, foo=1))
+    wrong_type = _group_norm_18_model(num_groups=3)
+    wrong_type.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.ones(3, np.int64), "s"))
+    with pytest.raises(ValidationError, match="checker"):
+        pipeline.lower(wrong_type)
+    # Ops the spec removed at the model's opset stay rejected (Upsample from opset 10).
+    upsample = _model(
+        [helper.make_node("Upsample", ["x", "scales"], ["y"])],
+        [helper.make_tensor_value_info("x", T.FLOAT, [1, 1, 2, 2])],
+        [helper.make_tensor_value_info("y", T.FLOAT, [1, 1, 4, 4])],
+        inits=[numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")],
+        opset=10,
+    )
+    with pytest.raises(ValidationError, match="deprecated"):
+        pipeline.lower(upsample)
