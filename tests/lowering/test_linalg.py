@@ -22,3 +22,13 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_det(case: Case) -> None:
     check(case)
+
+
+def test_det_too_large_is_unsupported() -> None:
+    from pipeline.errors import UnsupportedOpError
+    from pipeline.lowering import lower
+    from tests.lowering.support import make_model
+
+    model, _ = make_model(Case("Det", [rand(6, 6)], opset=11))
+    with pytest.raises(UnsupportedOpError, match="up to 5x5"):
+        lower(model, verify=False)
