@@ -5,11 +5,15 @@ present and no unknown name; ranks and fixed dims as declared, symbolic dims con
 inputs and within the spec's ``RangeDim`` / ``EnumeratedShapes``; values cast to the declared
 dtype (float64 to fp32, int64 to int32 with an overflow check; float for an integer input is
 refused).
+
+Set ``PIPELINE_EXECUTOR_PROFILE=1`` to log (INFO) the time spent per op type after each call, or
+pass ``profile=OpTimes()`` to collect it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,10 +22,13 @@ import numpy as np
 from pipeline.errors import ExecutorError
 from pipeline.executor import kernels  # noqa: F401  (registers every kernel family)
 from pipeline.executor.loader import InputConstraint, LoadedModel, load
-from pipeline.executor.runner import Executor, mil_dtype_to_numpy, opset_number
+from pipeline.executor.runner import Executor, OpTimes, mil_dtype_to_numpy, opset_number
 from pipeline.executor.state import State
 
 log = logging.getLogger(__name__)
+
+#: Environment variable that turns on per-op-type timing, logged at INFO after each call.
+PROFILE_ENV = "PIPELINE_EXECUTOR_PROFILE"
 
 
 def execute(
@@ -31,6 +38,7 @@ def execute(
     outputs: Iterable[str] | None = None,
     state: State | Mapping[str, np.ndarray] | None = None,
     function: str = "main",
+    profile: OpTimes | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``model``'s function ``function`` on ``inputs`` and return its outputs by name.
 
@@ -43,6 +51,8 @@ def execute(
             to the next call to carry the state on), or initial arrays by state name; default:
             zeros, discarded after the call.
         function: which function of a multi-function program to run.
+        profile: an :class:`OpTimes` to add this call's time per op type to (opt-in; the
+            environment variable ``PIPELINE_EXECUTOR_PROFILE=1`` logs a table instead).
 
     Returns:
         A dict from output name to numpy array.
@@ -57,7 +67,12 @@ def execute(
     feeds: dict[str, Any] = dict(prepare_inputs(func, inputs, loaded.constraints))
     store = state if isinstance(state, State) else State(state)
     feeds.update(store.bind(func))
-    results = Executor(store.values).run_block(func, {}, feeds, opset)
+    log_profile = profile is None and os.environ.get(PROFILE_ENV, "") not in ("", "0")
+    if log_profile:
+        profile = OpTimes()
+    results = Executor(store.values, profile).run_block(func, {}, feeds, opset)
+    if log_profile and profile is not None:
+        log.info("execute: time per op type (%s)\n%s", loaded.source, profile.table())
     named = {var.name: val for var, val in zip(func.outputs, results)}
     if outputs is None:
         return named

@@ -8,12 +8,18 @@ Each block is compiled once into a *plan* (kernels resolved, const values materi
 arrays are freed as soon as nothing needs them); plans are cached per block object and rebuilt
 when the block's op list changes.  Building a plan fails fast, naming the first op that has no
 kernel, before any op runs.
+
+Profiling (opt-in): give :class:`Executor` an :class:`OpTimes` and it records the wall time of
+every op call by op type (ops inside control-flow bodies are counted on their own and inside
+their ``cond``/``while_loop`` op).  ``execute(..., profile=OpTimes())`` fills one; the
+environment variable ``PIPELINE_EXECUTOR_PROFILE=1`` makes ``execute`` log the table at INFO.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import weakref
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -59,6 +65,30 @@ def mil_dtype_to_numpy(mil_type: Any) -> np.dtype | None:
         return np.dtype(types.nptype_from_builtin(mil_type))
     except (TypeError, KeyError):
         return None
+
+
+@dataclasses.dataclass
+class OpTimes:
+    """Calls and wall seconds per MIL op type, filled by an :class:`Executor` given one."""
+
+    calls: dict[str, int] = dataclasses.field(default_factory=dict)
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def record(self, op_type: str, seconds: float) -> None:
+        """Add one call of ``op_type`` that took ``seconds``."""
+        self.calls[op_type] = self.calls.get(op_type, 0) + 1
+        self.seconds[op_type] = self.seconds.get(op_type, 0.0) + seconds
+
+    def table(self, top: int | None = None) -> str:
+        """One line per op type, slowest first: type, calls, total ms, share of the total."""
+        total = sum(self.seconds.values()) or 1.0
+        rows = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:top]
+        lines = [f"{'op type':28} {'calls':>6} {'ms':>10} {'share':>6}"]
+        lines += [
+            f"{op:28} {self.calls[op]:6d} {1e3 * sec:10.2f} {100 * sec / total:5.1f}%"
+            for op, sec in rows
+        ]
+        return "\n".join(lines)
 
 
 @dataclasses.dataclass
@@ -133,8 +163,11 @@ class Executor:
     ``state`` maps the names of state inputs to their current arrays, for stateful programs.
     """
 
-    def __init__(self, state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, state: dict[str, Any] | None = None, profile: OpTimes | None = None
+    ) -> None:
         self.state: dict[str, Any] = state if state is not None else {}
+        self.profile = profile
         self._plans: dict[int, _Plan] = {}
 
     # -- plans --------------------------------------------------------------------------
@@ -212,8 +245,14 @@ class Executor:
             if inp.name in bindings:
                 local[inp.name] = bindings[inp.name]
         local.update(plan.consts)
+        profile = self.profile
         for step in plan.steps:
-            results = self._call(step, values, opset)
+            if profile is None:
+                results = self._call(step, values, opset)
+            else:
+                start = time.perf_counter()
+                results = self._call(step, values, opset)
+                profile.record(step.op.op_type, time.perf_counter() - start)
             for name, result in zip(step.out_names, results):
                 local[name] = result
             for name in step.drop:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from pipeline.errors import ExecutorError
-from pipeline.executor.kernels.elementwise_unary import erf_array
 from pipeline.executor.kernels.registry import mil_kernel
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,12 @@ def gelu(x: np.ndarray, mode: str = "EXACT") -> np.ndarray:
     """EXACT: 0.5x(1+erf(x/sqrt2)); TANH_APPROXIMATION: 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3)));
     SIGMOID_APPROXIMATION: x*sigmoid(1.702x)."""
     v = _f32(x)
-    if mode == "EXACT":
-        y = 0.5 * v * (1.0 + erf_array(v / np.float32(np.sqrt(2.0))))
-    elif mode == "TANH_APPROXIMATION":
-        inner = np.float32(np.sqrt(2.0 / np.pi)) * (v + np.float32(0.044715) * v * v * v)
-        y = 0.5 * v * (1.0 + np.tanh(inner))
+    if mode in ("EXACT", "TANH_APPROXIMATION"):
+        # torch evaluates these two formulas literally (in fp32 here), in one vectorised pass.
+        approximate = "none" if mode == "EXACT" else "tanh"
+        with torch.no_grad():
+            t = F.gelu(torch.from_numpy(np.ascontiguousarray(v)), approximate=approximate)
+        y = t.numpy()
     elif mode == "SIGMOID_APPROXIMATION":
         y = v * _sigmoid(np.float32(1.702) * v)
     else:
@@ -162,8 +164,10 @@ def softmax(x: np.ndarray, axis: np.ndarray | int = -1) -> np.ndarray:
     ax = int(axis)
     if v.size == 0:
         return _done(v, x)
-    shifted = np.exp(v - np.max(v, axis=ax, keepdims=True))
-    return _done(shifted / np.sum(shifted, axis=ax, keepdims=True), x)
+    # torch's softmax subtracts the max along the axis too; one fused, vectorised pass.
+    with torch.no_grad():
+        y = torch.softmax(torch.from_numpy(np.ascontiguousarray(v)), dim=ax)
+    return _done(y.numpy(), x)
 
 
 @mil_kernel("softsign")

@@ -99,7 +99,7 @@ def _conv(
     fn = (F.conv1d, F.conv2d, F.conv3d)[nsp - 1]
     with torch.no_grad():
         y = fn(xt, wt, bt, stride=st, padding=conv_pad, dilation=dl, groups=int(groups))
-    return y.numpy().astype(x.dtype)
+    return y.numpy().astype(x.dtype, copy=False)
 
 
 @mil_kernel("conv")
@@ -217,4 +217,4 @@ def conv_transpose(
         y = np.pad(y, extend)
     if bias is not None:
         y = y + np.asarray(bias, dtype=np.float32).reshape((-1,) + (1,) * nsp)
-    return y.astype(x.dtype)
+    return y.astype(x.dtype, copy=False)

@@ -89,13 +89,19 @@ def max_pool(
 ) -> np.ndarray:
     """y = max over each window; padding never wins (-inf)."""
     k, st, pads, extra = _geometry(x, kernel_sizes, strides, pad_type, pad, ceil_mode)
-    t = _pad(
-        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), pads, extra, -np.inf, -np.inf
-    )
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     fn = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[len(k) - 1]
+    inner = [before for before, _ in pads]
+    # torch pads with -inf itself when the padding is symmetric and at most half a window:
+    # the same windows without copying the input into a padded buffer.
+    if not any(extra) and all(b == a and 2 * b <= kk for (b, a), kk in zip(pads, k)):
+        with torch.no_grad():
+            y = fn(t, k, st, inner)  # type: ignore[operator]
+        return y.numpy().astype(x.dtype, copy=False)
+    t = _pad(t, pads, extra, -np.inf, -np.inf)
     with torch.no_grad():
         y = fn(t, k, st, 0)  # type: ignore[operator]
-    return y.numpy().astype(x.dtype)
+    return y.numpy().astype(x.dtype, copy=False)
 
 
 @mil_kernel("avg_pool")
@@ -115,7 +121,7 @@ def avg_pool(
     mask = _pad(ones, pads, extra, 0.0 if bool(exclude_padding_from_average) else 1.0, 0.0)
     with torch.no_grad():
         y = _avg(t, k, st) / _avg(mask, k, st)
-    return y.numpy().astype(x.dtype)
+    return y.numpy().astype(x.dtype, copy=False)
 
 
 @mil_kernel("l2_pool")
@@ -132,4 +138,4 @@ def l2_pool(
     t = _pad(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), pads, extra, 0.0, 0.0)
     with torch.no_grad():
         y = torch.sqrt(_avg(t * t, k, st) * float(np.prod(k)))
-    return y.numpy().astype(x.dtype)
+    return y.numpy().astype(x.dtype, copy=False)
