@@ -32,6 +32,99 @@ def _check_external_data(model: onnx.ModelProto, base: Path) -> None:
             raise ModelLoadError(f"lower: external data file '{location}' of tensor '{tensor.name}' is missing")
 
 
+def _superseded_schema(node: onnx.NodeProto, opsets: dict[str, int]) -> onnx.defs.OpSchema | None:
+    """The node's schema when it is deprecated only because a later opset replaced it.
+
+    onnx marks an op version deprecated once a newer version supersedes it (GroupNormalization-18
+    since opset 21), and its checker then rejects the op even at opsets 18-20, where the spec
+    still defines it.  Versions deprecated at their own opset (Upsample-10, Scatter-11) are not
+    returned: the spec removed those ops.
+    """
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    if domain not in opsets:
+        return None
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opsets[domain], domain)
+        newest = onnx.defs.get_schema(node.op_type, domain=domain)
+    except onnx.defs.SchemaError:
+        return None
+    return schema if schema.deprecated and newest.since_version > schema.since_version else None
+
+
+#: The schema's attribute type enum, whose members are named like AttributeProto's types.
+_ATTR_TYPES = onnx.defs.OpSchema.AttrType
+
+
+def _verify_superseded(node: onnx.NodeProto, schema: onnx.defs.OpSchema) -> None:
+    """What the checker verifies of a node against its schema: arity and attributes."""
+    where = f"node '{node.name or node.op_type}' ({node.op_type}-{schema.since_version})"
+    n_in = len(node.input)
+    while n_in and not node.input[n_in - 1]:
+        n_in -= 1  # trailing omitted optional inputs
+    if not schema.min_input <= n_in <= schema.max_input or not schema.min_output <= len(node.output) <= schema.max_output:
+        raise ValidationError(f"lower: the ONNX checker rejects the model: {where} has {n_in} inputs and "
+                              f"{len(node.output)} outputs, outside the schema's arity; fix the model")
+    given = {a.name: a for a in node.attribute}
+    for name, attr in given.items():
+        spec = schema.attributes.get(name)
+        if spec is None or (not attr.ref_attr_name and spec.type != getattr(_ATTR_TYPES, onnx.AttributeProto.AttributeType.Name(attr.type))):
+            raise ValidationError(f"lower: the ONNX checker rejects the model: {where} has unknown or "
+                                  f"mistyped attribute '{name}'; fix the model")
+    missing = [n for n, spec in schema.attributes.items() if spec.required and n not in given]
+    if missing:
+        raise ValidationError(f"lower: the ONNX checker rejects the model: {where} lacks required "
+                              f"attribute(s) {missing}; fix the model")
+
+
+def _superseded_nodes(graph: onnx.GraphProto, opsets: dict[str, int]) -> list[onnx.NodeProto]:
+    """Verified superseded-schema nodes of ``graph`` and its subgraphs."""
+    found = []
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                found += _superseded_nodes(sub, opsets)
+        schema = _superseded_schema(node, opsets)
+        if schema is not None:
+            _verify_superseded(node, schema)
+            found.append(node)
+    return found
+
+
+#: Domain superseded-schema nodes take while the checker runs (it has no schemas there).
+_VERIFIED_DOMAIN = "pipeline.verified"
+
+
+def _check(proto: onnx.ModelProto) -> None:
+    """Run onnx's full checker, accepting op versions the spec defines at the model's opset.
+
+    Nodes whose schema onnx marks deprecated because a later opset superseded it are verified here
+    (arity, attributes) and by shape inference with type checks; while the checker runs on the
+    rest of the model they sit in a private domain (restored afterwards, so nothing is copied).
+    """
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
+    nodes = _superseded_nodes(proto.graph, opsets)
+    domains = [n.domain if n.HasField("domain") else None for n in nodes]
+    try:
+        if nodes:
+            onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+            proto.opset_import.append(onnx.helper.make_opsetid(_VERIFIED_DOMAIN, 1))
+            for node in nodes:
+                node.domain = _VERIFIED_DOMAIN
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # noqa: BLE001 - the checker's C++ layer raises several types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(f"lower: the ONNX checker rejects the model: {first}") from None
+    finally:
+        if nodes:
+            for node, domain in zip(nodes, domains):
+                if domain is None:
+                    node.ClearField("domain")
+                else:
+                    node.domain = domain
+            if proto.opset_import[-1].domain == _VERIFIED_DOMAIN:
+                del proto.opset_import[-1]
+
+
 def load_onnx(model: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelProto:
     """Load (if a path), check with the full checker, and shape-infer an ONNX model."""
     if isinstance(model, onnx.ModelProto):
@@ -57,11 +150,7 @@ def load_onnx(model: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelProt
             f"lower: the model uses opset {default}; the newest supported is {MAX_DEFAULT_OPSET}. "
             "Re-export with a lower --opset"
         )
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValidationError(f"lower: the ONNX checker rejects the model: {first}") from None
+    _check(proto)
     try:
         proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except Exception as exc:
