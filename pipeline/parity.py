@@ -27,6 +27,8 @@ class OutputParity:
     size: int
     ok: bool
     note: str = ""
+    #: |actual - expected| distribution for the report's plot; see :func:`error_histogram`.
+    histogram: dict[str, object] | None = None
 
     def line(self) -> str:
         status = "ok  " if self.ok else "FAIL"
@@ -111,6 +113,9 @@ def compare_arrays(
         rel = np.where((diff > 0) & (denom == 0), np.inf, rel)
     max_rel = float(rel.max())
     mismatches = int(np.count_nonzero(diff > atol + rtol * np.where(np.isinf(denom), 0, denom)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        allowed = atol + rtol * np.where(np.isinf(denom), 0, denom)
+        histogram = error_histogram(diff, np.where(diff == 0, 0.0, diff / allowed))
     finite = np.isfinite(a64) & np.isfinite(e64)
     na = np.linalg.norm(a64[finite])
     ne = np.linalg.norm(e64[finite])
@@ -122,8 +127,40 @@ def compare_arrays(
         cosine = float(np.dot(a64[finite], e64[finite]) / (na * ne))
     return OutputParity(
         name, tuple(expected.shape), str(expected.dtype), max_abs, max_rel, cosine,
-        mismatches, size, mismatches == 0,
+        mismatches, size, mismatches == 0, histogram=histogram,
     )
+
+
+#: Histogram bins of :func:`error_histogram`: decades from 1e-12 to 1e4, two bins per decade.
+HIST_LOG10_EDGES = tuple(x / 2 for x in range(-24, 9))
+
+
+def error_histogram(diff: np.ndarray, ratio: np.ndarray) -> dict[str, object]:
+    """Counts of log10 |error| and of log10 (|error| / allowed error) over fixed half-decade bins.
+
+    ``allowed = atol + rtol * |expected|``, so a ratio above 1 is a mismatch.  Exact zeros, values
+    below the first edge (``under``), above the last (``over``) and non-finite ones are counted
+    apart, so that every element is accounted for.
+    """
+    edges = np.asarray(HIST_LOG10_EDGES)
+
+    def bucket(values: np.ndarray) -> dict[str, object]:
+        flat = values.ravel()
+        finite = flat[np.isfinite(flat)]
+        positive = finite[finite > 0]
+        with np.errstate(divide="ignore"):
+            logs = np.log10(positive)
+        counts, _ = np.histogram(logs, bins=edges)
+        return {
+            "counts": [int(c) for c in counts],
+            "zeros": int(np.count_nonzero(finite == 0)),
+            "under": int(np.count_nonzero(logs < edges[0])),
+            "over": int(np.count_nonzero(logs > edges[-1])),
+            "nonfinite": int(flat.size - finite.size),
+        }
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"log10_edges": list(HIST_LOG10_EDGES), "abs": bucket(diff), "ratio": bucket(ratio)}
 
 
 def compare(
