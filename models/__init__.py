@@ -54,6 +54,10 @@ ENTRIES: list[ModelEntry] = [
         "nn.TransformerEncoderLayer (batch_first, 4 heads)",
     ),
     ModelEntry("lstm", "models.lstm:build", "two-layer batch_first nn.LSTM returning out, h and c"),
+    ModelEntry(
+        "mobilenet_block", "models.mobilenet_block:build",
+        "MobileNetV2 inverted residual: ReLU6, depthwise conv, BN, residual, Hardtanh",
+    ),
 ]
 
 

@@ -130,8 +130,11 @@ def export(
     bisect_rewrites: bool = False,
     keep_intermediates: str | Path | None = None,
     report_path: str | Path | None = None,
+    report_html: str | Path | None = None,
     source: str = "",
     progress: Callable[[str], None] | None = None,
+    symbolics: Sequence[str] | None = None,
+    extensions: Sequence[str | Path] | str | Path | None = None,
 ) -> ExportResult:
     """Export a PyTorch model to ONNX and prove the result computes what PyTorch computes.
 
@@ -153,8 +156,13 @@ def export(
         bisect_rewrites: check parity after every rewrite pass and name the first that breaks it.
         keep_intermediates: directory for numbered intermediate .onnx files.
         report_path: where to write the JSON report (also written when a stage fails).
+        report_html: where to write the same report as a self-contained HTML page (also on failure).
         source: how the model was specified, for the report.
         progress: called with each stage name as it starts.
+        symbolics: opt-in symbolics to use too (torch op names, e.g. ``["aten::hardtanh"]``,
+            which emits ``pipeline.custom::HardTanh``); custom-domain nodes get their
+            standard-op bodies attached as model-local functions so onnxruntime runs them.
+        extensions: Python files to import first (user symbolics, rewrites; see README).
 
     Returns:
         an :class:`ExportResult`.
@@ -162,6 +170,9 @@ def export(
     Raises:
         PipelineError: ExportError, ValidationError, ParityError, RewriteError, InputSpecError.
     """
+    from pipeline.extensions import load_extensions
+
+    load_extensions(extensions)
     rec = Recorder(progress)
     rec.data["source"] = source or type(model).__name__
     try:
@@ -172,6 +183,7 @@ def export(
             disable_rewrites=disable_rewrites, simplify=simplify, atol=atol, rtol=rtol,
             parity_inputs=parity_inputs, check_parity=check_parity,
             bisect_rewrites=bisect_rewrites, keep_intermediates=keep_intermediates,
+            include=list(symbolics or ()),
         )
     except PipelineError as exc:
         rec.data["error"] = {"type": type(exc).__name__, "message": str(exc)}
@@ -180,10 +192,19 @@ def export(
             rec.data["parity"] = parity.to_dict()
         if report_path is not None:
             atomic.write_json(report_path, rec.data)
+        _write_html(report_html, rec.data)
         raise
     if report_path is not None:
         atomic.write_json(report_path, rec.data)
+    _write_html(report_html, rec.data)
     return result
+
+
+def _write_html(path: str | Path | None, report: dict[str, Any]) -> None:
+    if path is not None:
+        from pipeline.inspecting import write_report_html
+
+        write_report_html(report, path)
 
 
 def _export(rec: Recorder, model: Any, example_inputs: Any, out_path: str | Path | None, *,
@@ -192,7 +213,7 @@ def _export(rec: Recorder, model: Any, example_inputs: Any, out_path: str | Path
             rewrites: bool, select_rewrites: Sequence[str] | None,
             disable_rewrites: Sequence[str], simplify: bool, atol: float, rtol: float,
             parity_inputs: Any, check_parity: bool, bisect_rewrites: bool,
-            keep_intermediates: str | Path | None) -> ExportResult:
+            keep_intermediates: str | Path | None, include: Sequence[str] = ()) -> ExportResult:
     args = _as_tuple(example_inputs)
     names = list(input_names) if input_names else _default_names(model, len(args))
     if len(names) != len(args):
@@ -217,7 +238,7 @@ def _export(rec: Recorder, model: Any, example_inputs: Any, out_path: str | Path
     with rec.stage("export") as st:
         outcome = exporters.export_model(
             model, args, exporter=exporter, opset=opset, input_names=names,
-            output_names=output_names, dynamic=dynamic, fallback=fallback,
+            output_names=output_names, dynamic=dynamic, fallback=fallback, include=include,
         )
         onnx_model = outcome.model
         _fix_dynamic(onnx_model, dynamic)
@@ -373,18 +394,26 @@ def convert(model: Any, example_inputs: Any, out_path: str | Path | None = None,
 
     Options prefixed ``export_`` go to :func:`export` (without the prefix), those prefixed
     ``lower_`` to :func:`lower`; ``onnx_path`` keeps the ONNX file (default: next to
-    ``out_path`` with the .onnx suffix, or in memory only).
+    ``out_path`` with the .onnx suffix, or in memory only); ``report_path`` / ``report_html``
+    write the combined report (both stages and end-to-end parity) as JSON / HTML.
     """
+    from pipeline.extensions import load_extensions
     from pipeline.parity import compare
+
+    # ``extensions``: Python files registering symbolics, composites, handlers (both stages).
+    load_extensions(options.pop("extensions", None))
 
     export_opts = {k[len("export_"):]: v for k, v in options.items() if k.startswith("export_")}
     lower_opts = {k[len("lower_"):]: v for k, v in options.items() if k.startswith("lower_")}
-    unknown = [k for k in options if not k.startswith(("export_", "lower_")) and k != "onnx_path"]
+    unknown = [k for k in options if not k.startswith(("export_", "lower_"))
+               and k not in ("onnx_path", "report_path", "report_html")]
     if unknown:
         raise PipelineError(f"convert: unknown options {unknown}; prefix them with export_ or lower_")
     onnx_path = options.get("onnx_path")
     if onnx_path is None and out_path is not None:
         onnx_path = Path(out_path).with_suffix(".onnx")
+    if export_opts.get("keep_intermediates") is not None:  # one folder holds every stage
+        lower_opts.setdefault("keep_intermediates", export_opts["keep_intermediates"])
     exported = export(model, example_inputs, onnx_path, **export_opts)
     examples = _as_tuple(example_inputs)
     feeds = {name: t.detach().cpu().numpy() for name, t in zip(exported.input_names, examples)}
@@ -398,4 +427,8 @@ def convert(model: Any, example_inputs: Any, out_path: str | Path | None = None,
 
     atol, rtol = TOLERANCES[lowered.report["precision"]]
     parity = compare(actual, expected, atol=atol, rtol=rtol, reference="pytorch", candidate="coreml-executor")
-    return ConvertResult(exported, lowered, parity, lowered.path)
+    result = ConvertResult(exported, lowered, parity, lowered.path)
+    if options.get("report_path") is not None:
+        atomic.write_json(options["report_path"], result.report)
+    _write_html(options.get("report_html"), result.report)
+    return result

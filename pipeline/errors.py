@@ -48,9 +48,17 @@ class UnsupportedOpError(LoweringError):
     """An ONNX op has no lowering (no handler, composite or custom layer)."""
 
 
+class UnsupportedTypeError(LoweringError):
+    """A tensor has an ONNX element type Core ML cannot hold (strings, float8, int4, ...)."""
+
+
 class ExecutorError(PipelineError):
     """The reference MIL executor cannot run a program or an op."""
 
 
 class UnsupportedMILOpError(ExecutorError):
     """The executor has no kernel for a MIL op at the program's opset."""
+
+
+class ExtensionError(PipelineError):
+    """A user extension file (``--extensions FILE``) could not be imported."""

@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--opset", type=int, metavar="N",
                      help=f"ONNX opset (default {exporters.DEFAULT_OPSET[exporters.DYNAMO]} for "
                      f"dynamo, {exporters.DEFAULT_OPSET[exporters.TORCHSCRIPT]} for torchscript)")
+    exp.add_argument("--symbolics", default="", metavar="NAME[,NAME...]",
+                     help="opt-in symbolics to use too, e.g. aten::relu6,aten::hardtanh (emit "
+                     "pipeline.custom::HardTanh)")
+    exp.add_argument("--extensions", action="append", default=[], metavar="FILE",
+                     help="import a Python file registering symbolics/rewrites first (repeatable)")
     rw = p.add_argument_group("rewrites and simplification")
     rw.add_argument("--rewrites", metavar="LIST",
                     help="comma-separated passes: 'a,b' runs only a and b, '-a' runs the defaults "
@@ -96,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--report", metavar="FILE",
                      help="write a JSON report: stages and wall times, node counts and op "
                      "histograms, exporter used, symbolics and rewrites applied, parity figures")
+    out.add_argument("--report-html", metavar="FILE",
+                     help="write the same report as one self-contained HTML page (plots inline)")
     return p
 
 
@@ -139,8 +146,10 @@ def _list_rewrites() -> int:
 def _body(args: argparse.Namespace) -> int:
     from pipeline.api import EXPORT_STAGES, export
     from pipeline.exporting import sources
+    from pipeline.extensions import load_extensions
     from pipeline.logs import stage_progress
 
+    load_extensions(args.extensions)  # before the model loads: it may use the file's torch ops
     if args.list_rewrites:
         return _list_rewrites()
     if not args.source:
@@ -181,7 +190,9 @@ def _body(args: argparse.Namespace) -> int:
             disable_rewrites=disable, simplify=not args.no_simplify, atol=args.atol,
             rtol=args.rtol, parity_inputs=parity_inputs, bisect_rewrites=args.bisect_rewrites,
             keep_intermediates=args.keep_intermediates, report_path=args.report,
+            report_html=args.report_html,
             source=args.source, progress=step,
+            symbolics=[n for n in args.symbolics.split(",") if n], extensions=args.extensions,
         )
     if not args.quiet:
         nodes = len(result.onnx_model.graph.node)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli import common
+from pipeline.cli import common, lower_interface
 from pipeline.errors import InputSpecError
 
 DESCRIPTION = """\
@@ -27,6 +27,10 @@ examples:
   python -m pipeline.lower net.onnx -o net.mlpackage --target iOS17 --precision fp16
   python -m pipeline.lower net.onnx -o net.mlmodel --backend neuralnetwork
   python -m pipeline.lower net.onnx -o net.mlpackage --flexible x:0=1..8 --localize
+  python -m pipeline.lower cnn.onnx -o cnn.mlpackage --image-input x --scale 0.00392157 \
+      --class-labels labels.txt --author Me --license MIT --version 1.0
+  python -m pipeline.lower net.onnx -o net.mlpackage --precision fp16 --quantize int8
+  python -m pipeline.lower net.onnx -o net.mlpackage --palettize 4 --blockwise --target iOS18
   python -m pipeline.lower --list-ops
 
 exit codes: 0 ok, 1 parity failure, 2 bad input / unsupported op / lowering error, 3 internal error
@@ -70,8 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--localize", action="store_true",
                      help="on a parity failure (or always, with -v) compare every intermediate "
                      "tensor and name the first ONNX node whose error exceeds tolerance")
+    lower_interface.add_arguments(p)
+    ext = p.add_argument_group("leftover ops")
+    ext.add_argument("--extensions", action="append", default=[], metavar="FILE",
+                     help="import a Python file registering composites/handlers first (repeatable)")
+    ext.add_argument("--composites", default="", metavar="OP[,OP...]",
+                     help="lower these ops with their built-in composite instead of the native "
+                     "handler, e.g. Max (b + relu(a - b))")
+    ext.add_argument("--custom-layers", default="", metavar="OP[,OP...]|all-unsupported",
+                     help="make these ops (or every op without a lowering) Core ML custom layers; "
+                     "needs --backend neuralnetwork; writes Swift/Metal sources next to the model")
     out = p.add_argument_group("artifacts")
     out.add_argument("--report", metavar="FILE", help="write a JSON report of the lowering")
+    out.add_argument("--report-html", metavar="FILE",
+                     help="write the report as one self-contained HTML page (also on a parity failure)")
+    out.add_argument("--keep-intermediates", metavar="DIR",
+                     help="also write the model as DIR/04_lowered.mlpackage (or .mlmodel) and its MIL "
+                     "text, for python -m pipeline.inspect DIR --stage lowered")
     out.add_argument("--list-ops", action="store_true",
                      help="list the ONNX ops that lower natively, as composites, or only as custom layers")
     return p
@@ -115,17 +134,46 @@ def parse_enumerated(items: Sequence[str]) -> dict[str, list[tuple[int, ...]]]:
 
 
 def list_ops() -> str:
-    """The op table: every registered ONNX op, its domain, opset range and kind."""
+    """The op table: every ONNX default-domain op (and registered custom-domain op), its opsets,
+    and how it lowers: ``native``, ``composite`` or ``custom-layer-only`` (no lowering; the
+    neural-network backend can still make it a custom layer), ``unsupported`` otherwise."""
+    import onnx
+
     import pipeline.lowering  # noqa: F401  (registers handlers)
+    from pipeline.lowering.composites import COMPOSITES
     from pipeline.lowering.registry import HANDLERS
 
-    lines = [f"{'op':32} {'domain':18} {'since':>5}  kind"]
-    for domain, name in sorted(HANDLERS.keys(), key=lambda k: (k[0], k[1])):
+    keys = set(HANDLERS.keys()) | set(COMPOSITES.keys())
+    keys |= {("", s.name) for s in onnx.defs.get_all_schemas_with_history() if s.domain in ("", "ai.onnx")}
+    lines = [f"{'op':32} {'domain':18} {'since':>8}  kind"]
+    for domain, name in sorted(keys):
         versions = HANDLERS.versions(name, domain=domain)
         kinds = sorted({e.kind for e in versions})
-        since = ",".join(str(e.since) for e in versions)
-        lines.append(f"{name:32} {domain or 'ai.onnx':18} {since:>5}  {'/'.join(kinds)}")
+        composite_since = [e.since for e in COMPOSITES.versions(name, domain=domain)]
+        if composite_since and "composite" not in kinds:
+            kinds.append("composite")
+        since = ",".join(str(s) for s in sorted({e.since for e in versions} | set(composite_since)))
+        kind = "/".join(k.replace("_", "-") for k in kinds) or _without_lowering(domain, name)
+        lines.append(f"{name:32} {domain or 'ai.onnx':18} {since or '-':>8}  {kind}")
     return "\n".join(lines)
+
+
+def _without_lowering(domain: str, name: str) -> str:
+    """``custom-layer-only`` when a custom layer can carry the op, else ``unsupported``."""
+    import onnx
+
+    try:
+        schema = onnx.defs.get_schema(name, domain)
+    except onnx.defs.SchemaError:
+        return "custom-layer-only"
+    graph_attr = any(a.type in (onnx.defs.OpSchema.AttrType.GRAPH, onnx.defs.OpSchema.AttrType.GRAPHS)
+                     for a in schema.attributes.values())
+    allowed = {c.type_param_str: list(c.allowed_type_strs) for c in schema.type_constraints}
+    non_tensor = any(
+        not any(t.startswith("tensor(") and t != "tensor(string)" for t in allowed.get(p.type_str, [p.type_str]))
+        for p in (*schema.inputs[:1], *schema.outputs)
+    )
+    return "unsupported" if graph_attr or non_tensor or not schema.inputs else "custom-layer-only"
 
 
 def _load_npz(path: str) -> dict[str, Any]:
@@ -154,7 +202,12 @@ def _body(args: argparse.Namespace) -> int:
         backend=args.backend, precision=args.precision, verify=not args.no_verify, feeds=feeds,
         atol=args.atol, rtol=args.rtol, shapes=parse_shapes(args.input_shape),
         flexible=parse_flexible(args.flexible), enumerated=parse_enumerated(args.enumerated),
-        localize=args.localize,
+        localize=args.localize, report_html=args.report_html,
+        extensions=args.extensions, composites=[c for c in args.composites.split(",") if c],
+        custom_layers=args.custom_layers or None,
+        keep_intermediates=args.keep_intermediates,
+        interface=lower_interface.interface_options(args),
+        compression=lower_interface.compression_options(args),
     )
     if args.report:
         Path(args.report).write_text(json.dumps(result.report, indent=2, default=str))
@@ -168,6 +221,9 @@ def _body(args: argparse.Namespace) -> int:
             sys.stdout.write(f"warning: {warning}\n")
         if result.parity is not None:
             sys.stdout.write(result.parity.summary() + "\n")
+        for key in ("compression", "classifier"):
+            if key in result.report:
+                sys.stdout.write(f"{key}: {json.dumps(result.report[key])}\n")
     return 0
 
 

@@ -118,18 +118,22 @@ def _symbolics_module() -> Any | None:
     return symbolics
 
 
-def translation_table(opset: int) -> dict[Any, Any]:
-    """The project's dynamo symbolics for ``opset`` ({} until the symbolics package provides them)."""
+def translation_table(opset: int, include: Sequence[str] = ()) -> dict[Any, Any]:
+    """The project's dynamo symbolics for ``opset`` plus the opt-in ones named in ``include``."""
     mod = _symbolics_module()
     fn = getattr(mod, "translation_table", None)
-    return dict(fn(opset)) if fn is not None else {}
+    if fn is None:
+        return {}
+    return dict(fn(opset, include=list(include))) if include else dict(fn(opset))
 
 
-def register_legacy(opset: int) -> list[str]:
-    """Register the project's TorchScript symbolics; returns their torch op names."""
+def register_legacy(opset: int, include: Sequence[str] = ()) -> list[str]:
+    """Register the project's TorchScript symbolics (and opt-in ``include``); returns their names."""
     mod = _symbolics_module()
     fn = getattr(mod, "register_legacy", None)
-    return list(fn(opset)) if fn is not None else []
+    if fn is None:
+        return []
+    return list(fn(opset, include=list(include))) if include else list(fn(opset))
 
 
 def custom_domain() -> tuple[str, int] | None:
@@ -139,6 +143,18 @@ def custom_domain() -> tuple[str, int] | None:
     if not domain:
         return None
     return str(domain), int(getattr(mod, "CUSTOM_DOMAIN_VERSION", 1))
+
+
+def _attach_bodies(model: onnx.ModelProto) -> None:
+    """Give onnxruntime the standard-op bodies of our custom-domain nodes (opt-in symbolics)."""
+    mod = _symbolics_module()
+    attach = getattr(mod, "attach_functions", None)
+    custom = custom_domain()
+    if attach is not None and custom is not None and any(n.domain == custom[0] for n in model.graph.node):
+        attach(model)
+    from pipeline.extensions import attach_bodies
+
+    attach_bodies(model)  # user custom-domain ops declared with pipeline.extensions.register_body
 
 
 def ensure_custom_domain(model: onnx.ModelProto) -> None:
@@ -160,8 +176,8 @@ def ensure_custom_domain(model: onnx.ModelProto) -> None:
 
 def _run_dynamo(model: Any, args: tuple[torch.Tensor, ...], opset: int,
                 input_names: Sequence[str], output_names: Sequence[str] | None,
-                dynamic: Mapping[str, Mapping[int, str]]) -> tuple[onnx.ModelProto, list[str]]:
-    table = translation_table(opset)
+                dynamic: Mapping[str, Mapping[int, str]], include: Sequence[str] = ()) -> tuple[onnx.ModelProto, list[str]]:
+    table = translation_table(opset, include)
     dynamic_shapes = None
     if dynamic and not isinstance(model, torch.export.ExportedProgram):
         dynamic_shapes = tuple(dict(dynamic[n]) if n in dynamic else None for n in input_names)
@@ -178,10 +194,10 @@ def _run_dynamo(model: Any, args: tuple[torch.Tensor, ...], opset: int,
 
 def _run_torchscript(model: Any, args: tuple[torch.Tensor, ...], opset: int,
                      input_names: Sequence[str], output_names: Sequence[str] | None,
-                     dynamic: Mapping[str, Mapping[int, str]]) -> tuple[onnx.ModelProto, list[str]]:
+                     dynamic: Mapping[str, Mapping[int, str]], include: Sequence[str] = ()) -> tuple[onnx.ModelProto, list[str]]:
     if isinstance(model, torch.export.ExportedProgram):
         model = model.module()
-    registered = register_legacy(opset)
+    registered = register_legacy(opset, include)
     buffer = io.BytesIO()
     with silenced_stdout(), _mha_fastpath_disabled():
         torch.onnx.export(
@@ -205,6 +221,7 @@ def export_model(
     output_names: Sequence[str] | None = None,
     dynamic: Mapping[str, Mapping[int, str]] | None = None,
     fallback: bool = True,
+    include: Sequence[str] = (),
 ) -> ExportOutcome:
     """Export ``model`` with ``exporter``; on a dynamo failure fall back to TorchScript.
 
@@ -228,7 +245,7 @@ def export_model(
         with warnings.catch_warnings(record=True) as caught, torch.no_grad():
             warnings.simplefilter("always")
             try:
-                proto, used = runners[name](model, args, this_opset, input_names, output_names, dynamic)
+                proto, used = runners[name](model, args, this_opset, input_names, output_names, dynamic, include)
             except ExportError:
                 raise
             except Exception as exc:  # exporters raise anything on untraceable code
@@ -245,6 +262,7 @@ def export_model(
         for msg in messages:
             log.debug("%s exporter warning: %s", name, msg)
         ensure_custom_domain(proto)
+        _attach_bodies(proto)
         return ExportOutcome(
             proto, name, this_opset, seconds, exporter,
             fallback_reason=reasons[0] if reasons else "", symbolics=used, warnings=messages,

@@ -16,10 +16,12 @@ from coremltools.converters.mil.mil.block import curr_block
 from onnx import numpy_helper
 
 from pipeline.errors import LoweringError, PipelineError, UnsupportedOpError
+from pipeline.lowering import model_interface
 from pipeline.lowering.context import LowerContext, NodeRecord, TargetTooLow
 from pipeline.lowering.interface import IOAdapter
 from pipeline.lowering.node import Node
 from pipeline.lowering.registry import HANDLERS
+from pipeline.registry import COMPOSITE, CUSTOM_LAYER, Entry
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,34 @@ def lower_graph_body(ctx: LowerContext, graph: onnx.GraphProto) -> list[Any]:
     return outputs
 
 
+def _named(option: Any, proto: onnx.NodeProto) -> bool:
+    """Whether a lowering option (a collection of op names) names this node's op."""
+    if not option or isinstance(option, str):
+        return False
+    qualified = f"{proto.domain}::{proto.op_type}" if proto.domain else proto.op_type
+    return proto.op_type in option or qualified in option
+
+
 def _handler_for(ctx: LowerContext, proto: onnx.NodeProto) -> tuple[Any, int]:
+    """The lowering of one node, in the order documented in ``pipeline.lowering.composites``."""
+    from pipeline.lowering import composites
+    from pipeline.lowering.custom_layers import ALL_UNSUPPORTED, lower_as_custom_layer
+
     domain = "" if proto.domain == "ai.onnx" else proto.domain
     opset = ctx.opsets.get(domain, 1)
+    custom_layers = ctx.options.get("custom_layers")
+    custom_entry = Entry(domain, proto.op_type, 1, lower_as_custom_layer, CUSTOM_LAYER)
+    if _named(custom_layers, proto):
+        return custom_entry, opset
+    user_composite = composites.lookup(proto.op_type, domain=domain, opset=opset, user=True)
     entry = HANDLERS.lookup(proto.op_type, domain=domain, version=opset)
+    builtin = composites.lookup(proto.op_type, domain=domain, opset=opset, user=False)
+    if user_composite is not None:
+        return _composite_entry(user_composite), opset
+    if builtin is not None and (entry is None or (not entry.user and _named(ctx.options.get("composites"), proto))):
+        return _composite_entry(builtin), opset
+    if entry is None and ALL_UNSUPPORTED in (custom_layers or ()):
+        return custom_entry, opset
     if entry is None:
         node = Node(proto, [], opset)
         older = HANDLERS.versions(proto.op_type, domain=domain)
@@ -61,10 +87,17 @@ def _handler_for(ctx: LowerContext, proto: onnx.NodeProto) -> tuple[Any, int]:
             else "no lowering is registered for this op"
         )
         raise UnsupportedOpError(
-            f"lower: {node.describe()}: {hint}. Register a handler for it with "
-            "@onnx_op (see README, 'Adding an op'), or rewrite it away in stage one"
+            f"lower: {node.describe()}: {hint}. Register a composite for it with "
+            "@register_composite in a file passed with --extensions (see README, 'Adding an op'), "
+            f"or make it a custom layer with --backend neuralnetwork --custom-layers {proto.op_type}"
         )
     return entry, opset
+
+
+def _composite_entry(entry: Entry[Any]) -> Entry[Any]:
+    from pipeline.lowering.composites import as_handler
+
+    return Entry(entry.domain, entry.name, entry.since, as_handler(entry.value), COMPOSITE, entry.user)
 
 
 def lower_node(ctx: LowerContext, proto: onnx.NodeProto) -> None:
@@ -180,6 +213,9 @@ def build_program(model: onnx.ModelProto, target: int, *, options: dict[str, Any
     flexible_types = adapter.input_types()
     if flexible_types:
         func.set_input_types(flexible_types)
+    image_outputs = model_interface.output_types(adapter.outputs)
+    if image_outputs:
+        func.set_output_types(image_outputs)
     prog.add_function("main", func)
     return prog, ctx, adapter
 

@@ -31,7 +31,13 @@ from coremltools.converters.mil.mil import types
 from coremltools.converters.mil.mil.types.symbolic import is_symbolic
 
 from pipeline.errors import LoweringError
-from pipeline.lowering.dtypes import legal_numpy, legalize_feed, mil_dtype_string, onnx_to_numpy
+from pipeline.lowering import model_interface
+from pipeline.lowering.dtypes import (
+    legal_numpy,
+    legalize_feed,
+    mil_dtype_string,
+    onnx_to_numpy,
+)
 
 #: Names MIL reserves (a feature named like this gets renamed by coremltools).
 _RESERVED = {
@@ -72,6 +78,8 @@ class TensorSig:
     coreml_name: str = ""
     ranges: dict[int, tuple[int, int]] = dataclasses.field(default_factory=dict)
     enumerated: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
+    image: Any = None  # model_interface.ImageInput / ImageOutput for image features
+    fp16: bool = False  # output returned as float16 (--io-dtype fp16)
 
     @property
     def onnx_dtype(self) -> np.dtype:
@@ -102,6 +110,7 @@ def _dims(value_info: onnx.ValueInfoProto) -> tuple[Any, ...]:
 class IOAdapter:
     inputs: list[TensorSig]
     outputs: list[TensorSig]
+    interface: Any = None  # model_interface.InterfaceOptions
 
     @classmethod
     def from_graph(cls, graph: onnx.GraphProto, options: Mapping[str, Any]) -> IOAdapter:
@@ -152,7 +161,9 @@ class IOAdapter:
         taken = {v for n in graph.node for v in (*n.input, *n.output)} | {s.name for s in sigs + outs}
         for sig in sigs + outs:
             sig.coreml_name = coreml_name(sig.name, taken)
-        return cls(sigs, outs)
+        interface = options.get("interface")
+        model_interface.attach(sigs, outs, interface)
+        return cls(sigs, outs, interface)
 
     # -- building ----------------------------------------------------------------------
     def placeholders(self) -> dict[str, Any]:
@@ -171,6 +182,9 @@ class IOAdapter:
 
         types_ = []
         for sig in self.inputs:
+            if sig.image is not None:
+                types_.append(model_interface.image_input_type(sig))
+                continue
             if not sig.ranges and not sig.enumerated:
                 continue
             dtype = np.dtype(sig.coreml_dtype).type
@@ -193,6 +207,8 @@ class IOAdapter:
             var = func_inputs[sig.coreml_name]
             if len(sig.shape) == 0:
                 var = mb.squeeze(x=var, name=f"{sig.name}__scalar")
+            if sig.image is not None:
+                var = model_interface.preprocess(var, sig.image)
             legal = legal_numpy(sig.elem_type)
             if legal != np.dtype(sig.coreml_dtype):
                 var = mb.cast(x=var, dtype=mil_dtype_string(legal), name=f"{sig.name}__cast")
@@ -205,6 +221,7 @@ class IOAdapter:
         seen: set[int] = set()
         input_vars = {s.coreml_name for s in self.inputs}
         for sig, var in zip(self.outputs, outputs):
+            var = model_interface.postprocess(var, sig)
             rank0 = var.rank == 0
             own = var.op is not None and var.name not in input_vars and var.val is None and id(var) not in seen
             if own and not rank0:
@@ -242,12 +259,16 @@ class IOAdapter:
             if arr.ndim == 0:
                 arr = arr.reshape(1)
             arr = legalize_feed(arr, sig.elem_type)
+            if sig.image is not None:
+                arr = sig.image.to_pixels(arr)
             out[sig.coreml_name] = arr.astype(np.dtype(sig.coreml_dtype), copy=False)
         return out
 
     def restore_outputs(self, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Core ML output arrays -> ONNX-typed arrays (dtype and rank as ONNX declares)."""
         restored = {}
+        if self.interface is not None and self.interface.classifier:
+            outputs = model_interface.restore_classifier(outputs, self.interface, self)
         for sig in self.outputs:
             key = sig.coreml_name if sig.coreml_name in outputs else sig.name
             if key not in outputs:
@@ -255,6 +276,8 @@ class IOAdapter:
             arr = np.asarray(outputs[key])
             if len(sig.shape) == 0 and arr.size == 1:
                 arr = arr.reshape(())
+            if sig.image is not None and sig.image.scale != 1.0:
+                arr = arr.astype(np.float32) / np.float32(sig.image.scale)
             target = sig.onnx_dtype
             if arr.dtype != target:
                 arr = arr.astype(target)

@@ -20,7 +20,7 @@ from pipeline.lowering import delivery, model_interface
 from pipeline.lowering.context import TargetTooLow
 from pipeline.lowering.graph import build_program
 from pipeline.lowering.interface import IOAdapter
-from pipeline.lowering.load import load_onnx, MAX_DEFAULT_OPSET
+from pipeline.lowering.load import MAX_DEFAULT_OPSET, load_onnx
 from pipeline.parity import ParityReport
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ from pipeline.executor.kernels import (  # noqa: F401
     constexpr_ops,
     control_flow,
     conv,
+    custom_layer,
     elementwise_binary,
     elementwise_unary,
     image_resizing,
