@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 from coremltools.converters.mil.mil import types
 
+from pipeline.errors import UnsupportedTypeError
+
 log = logging.getLogger(__name__)
 
 INT32_MIN, INT32_MAX = np.iinfo(np.int32).min, np.iinfo(np.int32).max
@@ -52,7 +54,10 @@ def legal_numpy(elem_type: int) -> np.dtype:
         return _LEGAL_NUMPY[elem_type]
     except KeyError:
         name = onnx.TensorProto.DataType.Name(elem_type)
-        raise TypeError(f"ONNX element type {name} has no Core ML equivalent") from None
+        raise UnsupportedTypeError(
+            f"lower: ONNX element type {name} has no Core ML equivalent (Core ML holds fp16, "
+            "fp32, int32 and bool; narrower integers compute as int32)"
+        ) from None
 
 
 def legal_mil(elem_type: int) -> type:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from pipeline.errors import UnsupportedOpError
+from pipeline.errors import UnsupportedOpError, UnsupportedTypeError
 from pipeline.lowering.context import LowerContext
 from pipeline.lowering.dtypes import legal_numpy, onnx_to_numpy
 from pipeline.lowering.node import Node
@@ -89,7 +89,7 @@ def cast(ctx: LowerContext, node: Node) -> Any:
     to = int(node.attrs["to"])
     try:
         target = legal_numpy(to)
-    except TypeError:
+    except UnsupportedTypeError:
         name = onnx.TensorProto.DataType.Name(to)
         raise UnsupportedOpError(
             f"lower: {node.describe()}: cast to {name} has no Core ML type; remove the cast or "
