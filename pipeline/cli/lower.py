@@ -72,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--atol", type=float, help="parity absolute tolerance (default by precision)")
     ver.add_argument("--rtol", type=float, help="parity relative tolerance (default by precision)")
     ver.add_argument("--localize", action="store_true",
-                     help="on a parity failure (or always, with -v) compare every intermediate "
-                     "tensor and name the first ONNX node whose error exceeds tolerance")
+                     help="compare every intermediate tensor with onnxruntime (on the program "
+                     "before coremltools' passes) and name the first ONNX node whose error "
+                     "exceeds tolerance; the parity error message and the report carry it")
     lower_interface.add_arguments(p)
     ext = p.add_argument_group("leftover ops")
     ext.add_argument("--extensions", action="append", default=[], metavar="FILE",
@@ -221,6 +222,14 @@ def _body(args: argparse.Namespace) -> int:
             sys.stdout.write(f"warning: {warning}\n")
         if result.parity is not None:
             sys.stdout.write(result.parity.summary() + "\n")
+        located = result.report.get("localize")
+        if located is not None:
+            div = located["divergence"]
+            sys.stdout.write(
+                f"localize: {located['compared']} intermediate tensors within tolerance\n" if div is None
+                else f"localize: first divergence at node '{div['node']}' ({div['op_type']}), output "
+                f"'{div['output']}': max_abs={div['max_abs']:.3g}\n"
+            )
         for key in ("compression", "classifier"):
             if key in result.report:
                 sys.stdout.write(f"{key}: {json.dumps(result.report[key])}\n")

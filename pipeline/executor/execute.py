@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ def execute(
     state: State | Mapping[str, np.ndarray] | None = None,
     function: str = "main",
     profile: OpTimes | None = None,
+    observe: Callable[[str, Any], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``model``'s function ``function`` on ``inputs`` and return its outputs by name.
 
@@ -53,6 +54,8 @@ def execute(
         function: which function of a multi-function program to run.
         profile: an :class:`OpTimes` to add this call's time per op type to (opt-in; the
             environment variable ``PIPELINE_EXECUTOR_PROFILE=1`` logs a table instead).
+        observe: called with (value name, array) for every value computed, intermediate ones
+            included (used to localize the first diverging node).
 
     Returns:
         A dict from output name to numpy array.
@@ -70,7 +73,7 @@ def execute(
     log_profile = profile is None and os.environ.get(PROFILE_ENV, "") not in ("", "0")
     if log_profile:
         profile = OpTimes()
-    results = Executor(store.values, profile).run_block(func, {}, feeds, opset)
+    results = Executor(store.values, profile, observe).run_block(func, {}, feeds, opset)
     if log_profile and profile is not None:
         log.info("execute: time per op type (%s)\n%s", loaded.source, profile.table())
     named = {var.name: val for var, val in zip(func.outputs, results)}

@@ -164,10 +164,15 @@ class Executor:
     """
 
     def __init__(
-        self, state: dict[str, Any] | None = None, profile: OpTimes | None = None
+        self,
+        state: dict[str, Any] | None = None,
+        profile: OpTimes | None = None,
+        observe: Callable[[str, Any], None] | None = None,
     ) -> None:
         self.state: dict[str, Any] = state if state is not None else {}
         self.profile = profile
+        #: Called with (value name, value) for every value an op computes (``--localize``).
+        self.observe = observe
         self._plans: dict[int, _Plan] = {}
 
     # -- plans --------------------------------------------------------------------------
@@ -255,6 +260,9 @@ class Executor:
                 profile.record(step.op.op_type, time.perf_counter() - start)
             for name, result in zip(step.out_names, results):
                 local[name] = result
+            if self.observe is not None:
+                for name, result in zip(step.out_names, results):
+                    self.observe(name, result)
             for name in step.drop:
                 local.pop(name, None)
         return [_resolve(kind, ref, values) for kind, ref in plan.outputs]

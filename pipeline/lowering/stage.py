@@ -226,10 +226,11 @@ def lower(
     delivered: dict[str, Any] = {}
     if compressed is not None:
         delivered["compression"] = compressed.to_dict()
+    if verify or localize:
+        feeds = feeds if feeds is not None else random_feeds(adapter)
     if verify:
         t0 = time.perf_counter()
         if compressed is not None:
-            feeds = feeds if feeds is not None else random_feeds(adapter)
             parity, delivered["compression"] = delivery.check_compressed(
                 proto, program, adapter, feeds, compressed, TOLERANCES[precision][0] if atol is None else atol)
         else:
@@ -237,6 +238,11 @@ def lower(
         if interface is not None and interface.classifier:
             delivered["classifier"] = delivery.classifier_top1(proto, program, adapter, interface)
         timings["verify"] = time.perf_counter() - t0
+    divergence = None
+    if localize and feeds is not None:
+        t0 = time.perf_counter()
+        divergence, delivered["localize"] = _localize(proto, number, opts, feeds, precision, atol, rtol)
+        timings["localize"] = time.perf_counter() - t0
 
     report = {
         "target": f"iOS{number}",
@@ -261,7 +267,8 @@ def lower(
         raise ParityError(
             f"lower: output '{bad.name}' differs from onnxruntime: max_abs={bad.max_abs:.3g} "
             f"max_rel={bad.max_rel:.3g} (atol={parity.atol:g}, rtol={parity.rtol:g}); "
-            "rerun with --localize to find the first node that diverges, or --no-verify",
+            + (divergence.line() if divergence is not None else
+               "rerun with --localize to find the first node that diverges, or --no-verify"),
             parity,
         )
     if out_path is not None:
@@ -341,6 +348,25 @@ def _convert(prog: Any, number: int, backend: str, precision: str, classifier: A
         return ct.convert(prog, **kwargs)
     except Exception as exc:  # coremltools raises plain exceptions from its passes
         raise LoweringError(f"lower: coremltools could not finish the program: {type(exc).__name__}: {exc}") from exc
+
+
+def _localize(
+    proto: onnx.ModelProto, number: int, opts: dict[str, Any], feeds: dict[str, np.ndarray],
+    precision: str, atol: float | None, rtol: float | None,
+) -> tuple[Any, dict[str, Any]]:
+    """Compare every intermediate tensor of a freshly built (unoptimised) program with ORT."""
+    from pipeline.lowering.localize import localize
+
+    prog, ctx, adapter = build_program(proto, number, options=dict(opts))
+    default_atol, default_rtol = TOLERANCES[precision]
+    divergence, compared = localize(
+        proto, prog, adapter, ctx.records, feeds,
+        atol=default_atol if atol is None else atol, rtol=default_rtol if rtol is None else rtol,
+    )
+    if divergence is not None:
+        log.warning("localize: %s", divergence.line())
+    summary = {"compared": compared, "divergence": dataclasses.asdict(divergence) if divergence else None}
+    return divergence, summary
 
 
 def _check_parity(
