@@ -52,6 +52,7 @@ def test_mobilenet_block_through_custom_domain() -> None:
     _verified(result)
     hard = [k for k in _kinds(result) if k[0] == "HardTanh"]
     assert [mil for _, _, mil in hard] == [["relu6"], ["relu6"], ["clip"]]
+    assert {kind for _, kind, _ in hard} == {"composite"}
 
 
 def test_mobilenet_block_with_custom_layers(tmp_path: Path) -> None:

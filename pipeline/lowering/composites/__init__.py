@@ -19,7 +19,7 @@ The driver (``pipeline/lowering/graph.py``) picks, for each node, in this order:
 7. a custom layer, with ``custom_layers="all-unsupported"``.
 
 Built-in families (explicit list below): ``elementwise`` (Max, Min fallbacks), ``activation``
-(Swish).  Users add their own in a Python file passed with ``--extensions FILE``.
+(Swish, SwiGLU), ``custom_domain`` (our pipeline.custom ops).  Users add their own in a Python file passed with ``--extensions FILE``.
 """
 
 from __future__ import annotations
@@ -95,6 +95,6 @@ def as_handler(composite: Composite) -> Callable[..., Any]:
 
 
 # Built-in families register at import (explicit list, no scanning).
-from pipeline.lowering.composites import activation, elementwise  # noqa: F401
+from pipeline.lowering.composites import activation, custom_domain, elementwise  # noqa: F401
 
 __all__ = ["COMPOSITES", "Composite", "as_handler", "builtin_composite", "lookup", "register_composite"]

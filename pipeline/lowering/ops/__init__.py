@@ -27,11 +27,12 @@ from pipeline.lowering.ops import (  # noqa: F401
     resize,
     vision,
     detection,
-    custom_domain,
     quantization,
     quantized_linear,
     attention,
     signal,
     random,
     linalg,
+    misc,
+    loss,
 )
