@@ -13,8 +13,8 @@ with the expected outputs using onnx's own rtol/atol.  Outcomes:
   scored (its lowering is tested on shape, dtype and statistics in tests/lowering/test_random.py).
 
 ONNX's node tests feed parameters such as axes, sizes, K or split as run-time graph inputs,
-where exported models carry them as constants and Core ML needs them constant.  When a case is
-unsupported only because of that, it is run again with those integer inputs frozen into
+where exported models carry them as constants and Core ML needs them constant (or, when empty,
+cannot even take them as inputs).  When a case is unsupported, it is run again with those integer inputs frozen into
 initializers (the data set's values); a pass then counts as ``passed`` with ``frozen=True``, and
 the report gives both figures.
 """
@@ -136,7 +136,7 @@ def run_case(case: Any, timeout: int = 60, target: str = "iOS18") -> CaseResult:
     if op in RANDOM_OPS:
         return CaseResult(case.name, op, "random", "values of a random op are not comparable")
     result = _run(case, case.model, set(), timeout, target)
-    if result.outcome == "unsupported" and "run time" in result.detail:
+    if result.outcome == "unsupported":
         frozen = _freeze_parameters(case)
         if frozen is not None:
             again = _run(case, frozen[0], frozen[1], timeout, target)

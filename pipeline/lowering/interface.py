@@ -30,7 +30,7 @@ from coremltools.converters.mil import Builder as mb
 from coremltools.converters.mil.mil import types
 from coremltools.converters.mil.mil.types.symbolic import is_symbolic
 
-from pipeline.errors import LoweringError
+from pipeline.errors import LoweringError, UnsupportedTypeError
 from pipeline.lowering import model_interface
 from pipeline.lowering.dtypes import (
     legal_numpy,
@@ -127,8 +127,15 @@ class IOAdapter:
             if vi.name in init:
                 continue
             if not vi.type.HasField("tensor_type"):
-                raise LoweringError(f"lower: input '{vi.name}' is not a tensor (sequences/maps are not supported as model inputs)")
+                raise UnsupportedTypeError(
+                    f"lower: input '{vi.name}' is not a tensor: Core ML model inputs are tensors "
+                    "(sequences, maps and optionals are supported only inside the graph)"
+                )
             shape = tuple(shapes[vi.name]) if vi.name in shapes else _dims(vi)
+            if 0 in shape:
+                raise UnsupportedTypeError(
+                    f"lower: input '{vi.name}' has shape {list(shape)}: Core ML has no empty tensors"
+                )
             sig = TensorSig(vi.name, vi.type.tensor_type.elem_type, shape)
             ranges = {a % max(len(shape), 1): r for a, r in flexible.get(vi.name, {}).items()}
             sig.ranges = ranges
@@ -221,6 +228,11 @@ class IOAdapter:
         seen: set[int] = set()
         input_vars = {s.coreml_name for s in self.inputs}
         for sig, var in zip(self.outputs, outputs):
+            if not hasattr(var, "rank"):
+                raise UnsupportedTypeError(
+                    f"lower: output '{sig.name}' is a sequence: Core ML model outputs are tensors; "
+                    "end the graph with ConcatFromSequence (or output the elements separately)"
+                )
             var = model_interface.postprocess(var, sig)
             rank0 = var.rank == 0
             own = var.op is not None and var.name not in input_vars and var.val is None and id(var) not in seen

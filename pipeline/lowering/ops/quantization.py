@@ -102,6 +102,10 @@ def _layout(node: Node, x: Any) -> tuple[int, int]:
     """(axis, block_size) of a (de)quantize node, the axis normalized to x's rank."""
     rank = max(x.rank, 1)
     axis = int(node.attrs.get("axis", 1)) if node.opset >= 13 else 1
+    scale = node.input(1)
+    per_tensor = scale is not None and (scale.rank == 0 or (scale.rank == 1 and scale.shape[0] == 1))
+    if per_tensor and not node.attrs.get("block_size"):
+        return 0, 0  # the spec ignores axis for a scalar scale (its default 1 may exceed rank 1)
     if not -rank <= axis < rank:
         raise UnsupportedOpError(f"lower: {node.describe()}: axis={axis} is out of range for rank {rank}; fix the model")
     return axis % rank, int(node.attrs.get("block_size", 0) or 0)

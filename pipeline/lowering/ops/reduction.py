@@ -61,6 +61,16 @@ def _reduce(
 ) -> Any:
     """The MIL reduction of input 0 over ``axes`` (None or empty: all axes, or none if ``noop_if_empty``)."""
     x = node.input(0)
+    if ctx.np_dtype(x) == np.bool_:
+        # ReduceMax/ReduceMin take bool from opset 20 (any / all); MIL reduces numbers only.
+        as_int = _reduce_numeric(ctx, node, mil_name, ctx.cast(x, np.int32), axes, noop_if_empty)
+        return ctx.cast(as_int, np.bool_)
+    return _reduce_numeric(ctx, node, mil_name, x, axes, noop_if_empty)
+
+
+def _reduce_numeric(
+    ctx: LowerContext, node: Node, mil_name: str, x: Any, axes: np.ndarray | None, noop_if_empty: bool
+) -> Any:
     keep = bool(node.attrs.get("keepdims", 1))
     if axes is None or axes.size == 0:
         if noop_if_empty:
