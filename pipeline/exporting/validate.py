@@ -17,8 +17,12 @@ from pipeline.parity import ParityReport, compare
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-4
+#: Default parity tolerance of stage one.  float32 kernels of onnxruntime and PyTorch sum in
+#: different orders; over a deep network (resnet50 with random weights: max_abs 4.3e-5 on logits
+#: of magnitude ~1) that exceeds 1e-5, so the default is the same as stage two's fp32 one.  The
+#: sample models meet 1e-5 (tests/parity), and --atol/--rtol tighten it.
+DEFAULT_ATOL = 1e-4
+DEFAULT_RTOL = 1e-3
 
 
 def _first_line(exc: BaseException) -> str:
