@@ -62,6 +62,7 @@ def _handler_for(ctx: LowerContext, proto: onnx.NodeProto) -> tuple[Any, int]:
     """The lowering of one node, in the order documented in ``pipeline.lowering.composites``."""
     from pipeline.lowering import composites
     from pipeline.lowering.custom_layers import ALL_UNSUPPORTED, lower_as_custom_layer
+    from pipeline.lowering.unsupported import reason as unsupported_reason
 
     domain = "" if proto.domain == "ai.onnx" else proto.domain
     opset = ctx.opsets.get(domain, 1)
@@ -81,10 +82,11 @@ def _handler_for(ctx: LowerContext, proto: onnx.NodeProto) -> tuple[Any, int]:
     if entry is None:
         node = Node(proto, [], opset)
         older = HANDLERS.versions(proto.op_type, domain=domain)
+        why = unsupported_reason(proto.op_type, domain)
         hint = (
             f"handlers exist only from opset {older[0].since}"
             if older
-            else "no lowering is registered for this op"
+            else f"not supported: {why}" if why else "no lowering is registered for this op"
         )
         raise UnsupportedOpError(
             f"lower: {node.describe()}: {hint}. Register a composite for it with "

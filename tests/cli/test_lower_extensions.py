@@ -33,7 +33,7 @@ def test_list_ops_prints_the_three_kinds(capsys) -> None:  # type: ignore[no-unt
     assert rows["Relu"] == "native"
     assert rows["Swish"] == "composite"
     assert rows["Max"] == "native/composite"
-    assert rows["BitwiseAnd"] == "custom-layer-only"
+    assert rows["BitCast"] == "custom-layer-only"
     assert rows["StringSplit"] == "unsupported"
 
 

@@ -53,16 +53,17 @@ def test_custom_layer_refused_with_ml_program() -> None:
 
 
 def test_all_unsupported_makes_unlowered_ops_custom_layers() -> None:
-    """Dropout has no handler: all-unsupported turns it into a layer; Relu stays native."""
+    """BitCast has no handler: all-unsupported turns it into a layer; Relu stays native."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])
-    nodes = [helper.make_node("Dropout", ["x"], ["d"], name="drop"), helper.make_node("Relu", ["d"], ["y"])]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 13)])
+    y = helper.make_tensor_value_info("y", TensorProto.INT32, [2, 5])
+    nodes = [helper.make_node("BitCast", ["x"], ["d"], name="bits", to=TensorProto.INT32),
+             helper.make_node("Relu", ["d"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 26)])
     feeds = {"x": rand(2, 5)}
     result = lower(model, backend="neuralnetwork", custom_layers="all-unsupported", feeds=feeds)
     kinds = [(n["op_type"], n["kind"]) for n in result.report["nodes"]]
-    assert kinds == [("Dropout", "custom_layer"), ("Relu", "native")]
-    np.testing.assert_allclose(result.predict(feeds)["y"], np.maximum(feeds["x"], 0), atol=0, rtol=0)
+    assert kinds == [("BitCast", "custom_layer"), ("Relu", "native")]
+    np.testing.assert_array_equal(result.predict(feeds)["y"], np.maximum(feeds["x"].view(np.int32), 0))
 
 
 def test_clip_layer_with_constant_bounds_as_parameters() -> None:

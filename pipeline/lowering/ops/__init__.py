@@ -35,4 +35,11 @@ from pipeline.lowering.ops import (  # noqa: F401
     linalg,
     misc,
     loss,
+    bitwise,
+    cumprod,
+    unpool,
+    cache,
+    sequence_map,
+    deform_conv,
+    linear_attention,
 )

@@ -3,9 +3,7 @@
 Each maps to one MIL op (broadcasting as in numpy), except Equal on bool tensors, which MIL's
 ``equal`` does not take: it becomes not(xor).
 
-Not lowered: BitShift, BitwiseAnd/Or/Xor/Not.  MIL has no bitwise or shift ops, and the
-arithmetic emulations (multiply / floor-divide by powers of two, bit-by-bit decomposition) would
-be many ops for unsigned types Core ML legalizes to int32; the driver reports them as unsupported.
+BitShift and BitwiseAnd/Or/Xor/Not (no MIL op) are exact integer composites in ``bitwise.py``.
 
 Spec changes read: Equal 7, 11 (bool/int types), 13, 19 (string); Greater/Less 7, 9, 13;
 GreaterOrEqual/LessOrEqual 12, 16; And/Or/Xor 7; Not 1; Where 9, 16.

@@ -73,8 +73,12 @@ def dropout_v12(ctx: LowerContext, node: Node) -> Any:
     """y = x when training_mode is false or ratio is 0; mask = true.  MIL: nothing, plus a mask.
 
     Limits: training_mode true with ratio > 0 draws random numbers ONNX and Core ML cannot agree
-    on, and a run-time training_mode or ratio cannot be decided at conversion: both raise.
+    on, and a run-time training_mode with a ratio that is not a constant 0 cannot be decided at
+    conversion: both raise.
     """
+    ratio = node.const_input(1) if node.has_input(1) else np.array(0.5)
+    if ratio is not None and float(np.asarray(ratio).reshape(-1)[0]) == 0.0:
+        return dropout_v10(ctx, node)  # nothing is dropped, whatever training_mode says
     training = node.const_input(2) if node.has_input(2) else np.array(False)
     if training is None:
         raise UnsupportedOpError(
@@ -82,12 +86,10 @@ def dropout_v12(ctx: LowerContext, node: Node) -> Any:
             "inference only, so make it a constant false (or drop the input) before converting"
         )
     if bool(np.asarray(training).reshape(-1)[0]):
-        ratio = node.const_input(1) if node.has_input(1) else np.array(0.5)
-        if ratio is None or float(np.asarray(ratio).reshape(-1)[0]) != 0.0:
-            raise UnsupportedOpError(
-                f"lower: {node.describe()}: training_mode=true drops random elements, which a "
-                "converted model cannot reproduce; export the model in eval mode (model.eval())"
-            )
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: training_mode=true drops random elements, which a "
+            "converted model cannot reproduce; export the model in eval mode (model.eval())"
+        )
     return dropout_v10(ctx, node)
 
 
