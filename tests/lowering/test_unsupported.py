@@ -54,3 +54,15 @@ def test_driver_error_quotes_the_reason() -> None:
         lower(model, target="iOS16", verify=False, feeds={"x": np.zeros(3, np.float32)})
     message = str(info.value)
     assert "BitCast" in message and UNSUPPORTED["BitCast"] in message
+
+
+def test_readme_lists_every_unsupported_op_with_its_reason() -> None:
+    from pathlib import Path
+
+    from pipeline.lowering.unsupported import UNSUPPORTED
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("## Unsupported ONNX ops"):]
+    section = section[: section.index("\n## ", 4)]
+    rows = {line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "---" not in line}
+    assert rows - {"ONNX op"} == set(UNSUPPORTED)
