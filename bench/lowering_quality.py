@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import statistics
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _measure import isolated, mil_op_count
 
 EXTRA = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "bert_small"]
 
@@ -65,12 +66,6 @@ def build(name: str) -> tuple[Any, tuple[Any, ...]]:
     return model, (torch.randn(1, 3, 224, 224),)
 
 
-def mil_op_count(program: Any) -> int:
-    from pipeline.lowering.stage import mil_op_histogram
-
-    return sum(mil_op_histogram(program).values())
-
-
 def _ours(onnx_path: str) -> dict[str, Any]:
     import pipeline
 
@@ -104,30 +99,9 @@ def _onnxsim(onnx_path: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start, "ops": mil_op_count(mlmodel._mil_program)}
 
 
-def _run(kind: str, arg: str, queue: Any) -> None:
-    import logging
-    import warnings
-
-    logging.disable(logging.WARNING)
-    warnings.simplefilter("ignore")
-    try:
-        fn = {"ours": _ours, "apple": _apple, "onnxsim": _onnxsim}[kind]
-        queue.put(fn(arg))
-    except BaseException as exc:  # one failure is one cell of the table
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        queue.put({"error": f"{type(exc).__name__}: {first}", "trace": traceback.format_exc()[-2000:]})
-
-
 def measure(kind: str, arg: str, timeout: float) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(kind, arg, queue))
-    proc.start()
-    proc.join(timeout)
-    if proc.is_alive():
-        proc.kill()
-        return {"error": f"timed out after {timeout:.0f}s"}
-    return queue.get() if not queue.empty() else {"error": f"exit code {proc.exitcode}"}
+    fn = {"ours": _ours, "apple": _apple, "onnxsim": _onnxsim}[kind]
+    return isolated(fn, (arg,), timeout)
 
 
 def export_onnx(name: str, folder: Path) -> str:
@@ -159,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             row: dict[str, Any] = {"model": name}
             try:
                 onnx_path = export_onnx(name, Path(tmp))
-            except Exception as exc:  # a model stage one can't export has no stage-two figures
+            except Exception as exc:  # noqa: BLE001  (a model stage one can't export has no stage-two figures)
                 row["export_error"] = str(exc).splitlines()[0][:160]
                 rows.append(row)
                 print(f"{name}: export failed: {row['export_error']}", file=sys.stderr)
