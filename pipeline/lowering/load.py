@@ -90,12 +90,46 @@ def _superseded_nodes(graph: onnx.GraphProto, opsets: dict[str, int]) -> list[on
     return found
 
 
+def _fill_function_defaults(graph: onnx.GraphProto, opsets: dict[str, int]) -> list[tuple[onnx.NodeProto, int]]:
+    """Spell out omitted defaulted attributes of function ops (``graph`` and its subgraphs).
+
+    onnx's checker infers a function op's shapes through its body, where an omitted attribute
+    leaves a ``Constant <value_ints = @axes>`` empty and fails (MeanVarianceNormalization without
+    axes); the spec says an omitted attribute takes its default, so writing it out is the same
+    model.  Returns (node, number of attributes appended) for :func:`_check` to undo.
+    """
+    filled = []
+    for node in graph.node:
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                filled += _fill_function_defaults(sub, opsets)
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        if domain != "" or domain not in opsets:
+            continue
+        try:
+            schema = onnx.defs.get_schema(node.op_type, opsets[domain], domain)
+        except onnx.defs.SchemaError:
+            continue
+        if not (schema.has_function or schema.has_context_dependent_function):
+            continue
+        given = {a.name for a in node.attribute}
+        added = [spec.default_value for name, spec in schema.attributes.items()
+                 if name not in given and spec.default_value.name]
+        if added:
+            node.attribute.extend(added)
+            filled.append((node, len(added)))
+    return filled
+
+
 #: Domain superseded-schema nodes take while the checker runs (it has no schemas there).
 _VERIFIED_DOMAIN = "pipeline.verified"
 
 
 def _check(proto: onnx.ModelProto) -> None:
     """Run onnx's full checker, accepting op versions the spec defines at the model's opset.
+
+    Omitted defaulted attributes of function ops are spelled out while it runs (see
+    :func:`_fill_function_defaults`), and removed again afterwards.
 
     Nodes whose schema onnx marks deprecated because a later opset superseded it are verified here
     (arity, attributes) and by shape inference with type checks; while the checker runs on the
@@ -104,6 +138,7 @@ def _check(proto: onnx.ModelProto) -> None:
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
     nodes = _superseded_nodes(proto.graph, opsets)
     domains = [n.domain if n.HasField("domain") else None for n in nodes]
+    filled = _fill_function_defaults(proto.graph, opsets)
     try:
         if nodes:
             onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
@@ -115,6 +150,8 @@ def _check(proto: onnx.ModelProto) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValidationError(f"lower: the ONNX checker rejects the model: {first}") from None
     finally:
+        for node, count in filled:
+            del node.attribute[len(node.attribute) - count :]
         if nodes:
             for node, domain in zip(nodes, domains):
                 if domain is None:

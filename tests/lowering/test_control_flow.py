@@ -215,3 +215,47 @@ def test_dynamic_if_is_one_cond() -> None:
     model, _ = build(IF_CASES[0])
     ops = lower(model, verify=False).report["mil_ops"]
     assert ops.get("cond") == 1 and ops.get("add") == 1 and ops.get("mul") == 1
+
+
+# -- regressions from onnx's node tests (test_loop11, test_scan9_scalar) ---------------------------
+def slice_body() -> onnx.GraphProto:
+    """y <- y + table[i:i+1] (a run-time Slice, so MIL infers a symbolic length); scan output y.
+
+    The body declares float[1]: the lowering must keep the loop variable's static shape."""
+    nodes = [
+        helper.make_node("Add", ["i", "one"], ["end"]),
+        helper.make_node("Unsqueeze", ["i", "axes0"], ["start1"]),
+        helper.make_node("Unsqueeze", ["end", "axes0"], ["end1"]),
+        helper.make_node("Slice", ["table", "start1", "end1"], ["piece"]),
+        helper.make_node("Add", ["y", "piece"], ["y_out"]),
+        helper.make_node("Identity", ["y_out"], ["scan_out"]),
+        helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+    ]
+    inits = [c("one", np.array(1, I64)), c("axes0", np.array([0], I64)),
+             c("table", np.arange(1, 6, dtype=np.float32))]
+    return graph(nodes, "body", [vi("i", TP.INT64, []), vi("cond_in", TP.BOOL, []), vi("y", TP.FLOAT, [1])],
+                 [vi("cond_out", TP.BOOL, []), vi("y_out", TP.FLOAT, [1]), vi("scan_out", TP.FLOAT, [1])], inits)
+
+
+def scalar_scan_body() -> onnx.GraphProto:
+    """Scalar state and scalar scan output: s <- s + x_t; y_t = s."""
+    nodes = [helper.make_node("Add", ["s", "xt"], ["s_next"]), helper.make_node("Identity", ["s_next"], ["yt"])]
+    return graph(nodes, "body", [vi("s", TP.FLOAT, []), vi("xt", TP.FLOAT, [])],
+                 [vi("s_next", TP.FLOAT, []), vi("yt", TP.FLOAT, [])])
+
+
+REGRESSIONS = [
+    Flow("Loop", [np.array(5, I64), np.array(True), np.array([-2.0], np.float32)], {"body": slice_body()}, 3,
+         n_outputs=2, opset=13, id="Loop-runtime-slice-carried"),
+]
+
+
+@pytest.mark.parametrize("case", REGRESSIONS, ids=str)
+def test_loop_regressions(case: Flow) -> None:
+    check_flow(case)
+
+
+@pytest.mark.parametrize("opset", [9, 16])
+def test_scan_scalar_elements(opset: int) -> None:
+    check(Case("Scan", [np.float32(0.5).reshape(()), rand(6)], {"body": scalar_scan_body(), "num_scan_inputs": 1},
+               n_outputs=2, opset=opset, id="Scan-scalar"))

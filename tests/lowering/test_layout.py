@@ -71,3 +71,28 @@ def test_layout_lean(case: Case, ops: dict[str, int]) -> None:
     model, _ = make_model(case)
     hist = {k: v for k, v in lower(model, verify=False).report["mil_ops"].items() if k != "identity"}
     assert hist == ops
+
+
+@pytest.mark.parametrize("target,dtype", [("iOS16", np.float32), ("iOS18", np.float16), ("iOS15", np.float32),
+                                          ("iOS16", np.int32)])
+def test_space_to_depth_crd(target: str, dtype: type) -> None:
+    """Regression (onnx node test test_spacetodepth_crd_mode_example): opset 28's CRD mode was read
+    as DCR.  Expected side: torch's pixel_unshuffle (CRD is PyTorch's order); onnxruntime has no
+    opset-28 SpaceToDepth."""
+    import onnx
+    import torch
+    from onnx import helper
+
+    from pipeline.lowering import lower
+
+    x = rand(2, 3, 4, 6, dtype=dtype, low=-9, high=9)
+    elem = helper.np_dtype_to_tensor_dtype(x.dtype)
+    node = helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2, mode="CRD")
+    graph = helper.make_graph([node], "s2d", [helper.make_tensor_value_info("x", elem, list(x.shape))],
+                              [helper.make_tensor_value_info("y", elem, [2, 12, 2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 28)])
+    model.ir_version = 10
+    onnx.checker.check_model(model, full_check=True)
+    actual = lower(model, target=target, verify=False).predict({"x": x})["y"]
+    expected = torch.nn.functional.pixel_unshuffle(torch.from_numpy(x), 2).numpy()
+    np.testing.assert_array_equal(actual, expected)

@@ -221,3 +221,48 @@ def test_group_normalization_opset18(const: bool) -> None:
     actual = lower(model, target="iOS16", verify=False).predict(feeds)["y"]
     expected = _group_norm_18_reference(x, scale, bias, 3, eps)
     np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("p,dtype", [(2, np.float32), (1, np.float32), (2, np.float16)])
+def test_lp_normalization_zero_norm(p: int, dtype: type) -> None:
+    """Regression (onnx node test test_l2normalization_axis_0): where the norm along the axis is
+    0 the spec (opset 22 text) defines y = 0, not 0/0 = NaN.  Expected side: numpy from the spec
+    (onnxruntime and onnx's ReferenceEvaluator are not used: the latter omits |x| for p=1)."""
+    from pipeline.lowering.stage import lower as lower_model
+    from tests.lowering.support import make_model, tolerance_for
+
+    x = rand(3, 4, dtype=dtype)
+    x[:, [1, 3]] = 0
+    model, feeds = make_model(Case("LpNormalization", [x], {"p": p, "axis": 0}, opset=22))
+    actual = lower_model(model, verify=False).predict(feeds)
+    (name,) = actual
+    x64 = x.astype(np.float64)
+    norm = np.linalg.norm(x64, ord=p, axis=0, keepdims=True)
+    expected = np.where(norm == 0, 0.0, x64 / np.where(norm == 0, 1.0, norm))
+    atol, rtol = tolerance_for(dtype)
+    assert not np.isnan(actual[name]).any()
+    np.testing.assert_allclose(actual[name].astype(np.float64), expected, atol=atol, rtol=rtol)
+
+
+def test_mvn_default_axes_passes_the_checker() -> None:
+    """Regression (onnx node test test_mvn): onnx's full checker fails inside the function body of
+    MeanVarianceNormalization when axes is omitted; the model is valid (axes defaults to [0,2,3]).
+    Expected side: onnxruntime.  The user's model is left unchanged."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from pipeline.lowering import lower
+    from pipeline.lowering.reference import run_onnxruntime
+
+    x = rand(3, 3, 3, 1)
+    node = helper.make_node("MeanVarianceNormalization", ["X"], ["Y"])
+    graph = helper.make_graph([node], "mvn", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [3, 3, 3, 1])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [3, 3, 3, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    before = model.SerializeToString()
+    actual = lower(model, verify=False).predict({"X": x})["Y"]
+    assert model.SerializeToString() == before
+    expected = run_onnxruntime(model, {"X": x})["Y"]
+    np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-4)
+    assert not [a for a in onnx.load_from_string(before).graph.node[0].attribute]

@@ -117,3 +117,18 @@ def test_runtime_insert_position_is_explained() -> None:
                                 N("ConcatFromSequence", ["s2"], ["y"], axis=0)], dict(ABC, p=np.array(1, I64)), ["y"])
     with pytest.raises(LoweringError, match="insert position is computed at run time"):
         lower(build(case), verify=False)
+
+
+def test_sequence_graph_output_is_explained() -> None:
+    """Regression (onnx node tests test_split_to_sequence_*): a sequence-typed graph output used to
+    crash the I/O adapter with an AttributeError; Core ML outputs are tensors, so it is refused."""
+    from pipeline.errors import UnsupportedTypeError
+
+    seq_out = helper.make_tensor_sequence_value_info("s", onnx.TensorProto.FLOAT, None)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 4])
+    model = helper.make_model(helper.make_graph([N("SplitToSequence", ["x"], ["s"], axis=1, keepdims=0)], "seq",
+                                                [x], [seq_out]), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    onnx.checker.check_model(model, full_check=True)
+    with pytest.raises(UnsupportedTypeError, match="output 's' is a sequence"):
+        lower(model, verify=False)

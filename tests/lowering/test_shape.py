@@ -136,3 +136,22 @@ def test_reshape_to_empty_is_unsupported() -> None:
                                  const_inputs=(0, 1), opset=14))
     with pytest.raises(UnsupportedOpError, match="Reshape.*empty tensor"):
         lower(model, verify=False)
+
+
+# -- regressions from onnx's node tests (test_reshape_zero_dim, test_reshape_zero_and_negative_dim):
+# a run-time shape with 0 entries copies x's dims from the left (MIL's own 0 counts from the right).
+RUNTIME_ZERO = [
+    Case("Reshape", [rand(2, 3, 4), ints(2, 0, 4, 1)], opset=14, target="iOS18", id="Reshape-runtime-zero-iOS18"),
+    Case("Reshape", [rand(2, 3, 4), ints(2, 0, 1, -1)], opset=14, target="iOS18", id="Reshape-runtime-zero-neg"),
+    Case("Reshape", [rand(2, 3, 4, dtype=F16), ints(0, -1)], opset=13, target="iOS16", id="Reshape-runtime-zero-iOS16"),
+]
+
+
+@pytest.mark.parametrize("case", RUNTIME_ZERO, ids=str)
+def test_reshape_runtime_zero(case: Case) -> None:
+    check(case)
+
+
+def test_reshape_runtime_zero_flexible() -> None:
+    check_flexible(Case("Reshape", [rand(3, 2, 4), ints(0, 4, -1)], opset=14, target="iOS18",
+                        id="Reshape-runtime-zero-flexible"), 0)

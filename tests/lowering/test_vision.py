@@ -65,13 +65,17 @@ ROI_CASES = [
          {"output_height": 2, "output_width": 2}, opset=16, const_inputs=(1,), id="RoiAlign-adaptive-const-rois"),
     Case("RoiAlign", [FEAT.astype(F16), ROIS.astype(F16), BIDX], {"output_height": 2, "output_width": 2,
          "sampling_ratio": 2}, opset=16),
-    pytest.param(
-        Case("RoiAlign", [FEAT, ROIS, BIDX], {"mode": "max", "output_height": 2, "output_width": 2,
-             "sampling_ratio": 2}, opset=16),
-        marks=pytest.mark.xfail(strict=True, reason="onnxruntime's max mode takes the max of the weighted "
-                                "corner terms, not of the interpolated samples the spec describes"),
-        id="RoiAlign-max-vs-ort",
-    ),
+    # Max mode (regression, onnx node test test_roialign_mode_max): onnxruntime and onnx's reference
+    # agree on the max of the weighted corner terms per sample, then the max over the bin.
+    Case("RoiAlign", [FEAT, ROIS, BIDX], {"mode": "max", "output_height": 2, "output_width": 2,
+         "sampling_ratio": 2}, opset=16, id="RoiAlign-max"),
+    Case("RoiAlign", [FEAT, ROIS * 2, BIDX], {"mode": "max", "output_height": 3, "output_width": 2,
+         "sampling_ratio": 1, "spatial_scale": 0.5, "coordinate_transformation_mode": "output_half_pixel"},
+         opset=16, id="RoiAlign-max-output-half-pixel"),
+    Case("RoiAlign", [FEAT, ROIS, BIDX], {"mode": "max", "output_height": 2, "output_width": 3,
+         "sampling_ratio": 2}, opset=10, id="RoiAlign-10-max"),
+    Case("RoiAlign", [FEAT.astype(F16), ROIS.astype(F16), BIDX], {"mode": "max", "output_height": 2,
+         "output_width": 2, "sampling_ratio": 3}, opset=16, id="RoiAlign-max-fp16"),
 ]
 
 
@@ -88,39 +92,30 @@ def test_roi_align_adaptive_runtime_rois_explains() -> None:
         check(case)
 
 
-def _roi_align_spec(x: np.ndarray, rois: np.ndarray, bidx: np.ndarray, oh: int, ow: int, ratio: int) -> np.ndarray:
-    """Numpy RoiAlign per the spec (half_pixel, max of the bilinearly interpolated samples)."""
-    _, c, h, w = x.shape
-    out = np.zeros((len(rois), c, oh, ow), np.float64)
-
-    def sample(img: np.ndarray, y: float, xx: float) -> np.ndarray:
-        if y < -1 or y > h or xx < -1 or xx > w:
-            return np.zeros(img.shape[0])
-        y, xx = min(max(y, 0.0), h - 1.0), min(max(xx, 0.0), w - 1.0)
-        y0, x0 = int(np.floor(y)), int(np.floor(xx))
-        y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
-        ly, lx = y - y0, xx - x0
-        return ((1 - ly) * (1 - lx) * img[:, y0, x0] + (1 - ly) * lx * img[:, y0, x1]
-                + ly * (1 - lx) * img[:, y1, x0] + ly * lx * img[:, y1, x1])
-
-    for k, (x1, y1, x2, y2) in enumerate(rois.astype(np.float64) - 0.5):
-        bh, bw = (y2 - y1) / oh, (x2 - x1) / ow
-        for i in range(oh):
-            for j in range(ow):
-                vals = [sample(x[bidx[k]], y1 + (i + (a + 0.5) / ratio) * bh, x1 + (j + (b + 0.5) / ratio) * bw)
-                        for a in range(ratio) for b in range(ratio)]
-                out[k, :, i, j] = np.max(vals, axis=0)
-    return out
+def tie_grid(h: int, w: int, align: int) -> np.ndarray:
+    """A [1, 4, 5, 2] grid whose pixel coordinates are all exact .5 ties (and some integers),
+    inside and outside the image: nearest must round them half to even as ONNX does."""
+    px = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 2.0, -1.0, 7.0, 1.5, 3.5, 0.5, 4.5, -0.5,
+                   5.5, 2.5], np.float64)
+    py = np.roll(px, 7) * (h / w)
+    py = np.round(py * 2) / 2  # keep ties
+    if align:
+        nx, ny = px / ((w - 1) / 2) - 1, py / ((h - 1) / 2) - 1
+    else:
+        nx, ny = (2 * px + 1) / w - 1, (2 * py + 1) / h - 1
+    return np.stack([nx, ny], axis=-1).reshape(1, 4, 5, 2).astype(np.float32)
 
 
-def test_roi_align_max_matches_spec() -> None:
-    """Max mode against a numpy reading of the spec (onnxruntime's max mode differs, see xfail)."""
-    from pipeline.lowering import lower
-    from tests.lowering.support import make_model
+@pytest.mark.parametrize("pad", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [0, 1])
+def test_grid_sample_nearest_ties(pad: str, align: int) -> None:
+    """Regression (onnx node tests test_gridsample_nearest*): ties round half to even (MIL
+    resample's nearest rounds them up).  Expected side: onnxruntime (std::nearbyint)."""
+    x = rand(1, 2, 4, 5, low=-9, high=9)
+    g = tie_grid(4, 5, align)
+    check(Case("GridSample", [x, g], {"mode": "nearest", "padding_mode": pad, "align_corners": align}, opset=20))
 
-    case = Case("RoiAlign", [FEAT, ROIS, BIDX], {"mode": "max", "output_height": 2, "output_width": 2,
-                "sampling_ratio": 2}, opset=16)
-    model, feeds = make_model(case)
-    actual = lower(model, target="iOS17", verify=False).predict(feeds)["out0"]
-    expected = _roi_align_spec(FEAT, ROIS, BIDX, 2, 2, 2)
-    np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-4)
+
+def test_grid_sample_nearest_ties_fp16() -> None:
+    x = rand(1, 2, 4, 5, low=-9, high=9).astype(F16)
+    check(Case("GridSample", [x, tie_grid(4, 5, 0)], {"mode": "nearest"}, opset=16))

@@ -101,13 +101,48 @@ def _list_for(ctx: LowerContext, info: onnx.ValueInfoProto, node: Node, what: st
     for k, d in enumerate(ttype.shape.dim):
         dims.append(int(d.dim_value) if d.HasField("dim_value") else f"{info.name}_d{k}")
     dtype = mil_dtype_string(legal_numpy(ttype.elem_type))
-    return ctx.mb.make_list(init_length=0, dynamic_length=True, elem_shape=dims, dtype=dtype)
+    # A scalar per step is stored as a [1] element (MIL tells scalars from rank-0 tensors, and the
+    # body may produce either); _stack_list drops that axis again.
+    return ctx.mb.make_list(init_length=0, dynamic_length=True, elem_shape=dims or [1], dtype=dtype)
 
 
-def _stack_list(ctx: LowerContext, ls: Any, length: Any) -> Any:
-    """``[ls[0], ..., ls[length-1]]`` stacked on a new axis 0."""
+def _write(ctx: LowerContext, node: Node, ls: Any, index: Any, value: Any) -> Any:
+    """list_write of ``value``, reshaped to the list's declared element shape where MIL's type
+    inference lost it (a symbolic dim the ONNX graph declares static, or a scalar)."""
+    elem = ls.elem_type
+    if not types.is_subtype(value.sym_type, elem):
+        shape = list(elem.get_shape())
+        if any(not isinstance(d, (int, np.integer)) for d in shape):
+            raise UnsupportedOpError(
+                f"lower: {node.describe()}: a scan output's per-step shape {list(value.shape)} does not "
+                f"match its declared shape {shape}; fix the body graph's output shapes"
+            )
+        value = ctx.mb.reshape(x=value, shape=np.asarray(shape, np.int32))
+    return ctx.mb.list_write(ls=ls, index=index, value=value)
+
+
+def _fit_declared(ctx: LowerContext, value: Any, var: Any, info: onnx.ValueInfoProto) -> Any:
+    """A loop-carried ``value`` reshaped to the body's declared static shape when MIL's type
+    inference made a dim symbolic that the loop variable ``var`` has static (while_loop needs the
+    output to be a subtype of the input); left as is otherwise."""
+    if not hasattr(value, "sym_type") or types.is_subtype(value.sym_type, var.sym_type):
+        return value
+    ttype = info.type.tensor_type
+    if not info.type.HasField("tensor_type") or not ttype.HasField("shape"):
+        return value
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+    if len(dims) != value.rank or None in dims or dims != list(var.shape):
+        return value
+    return ctx.mb.reshape(x=value, shape=np.asarray(dims, np.int32))
+
+
+def _stack_list(ctx: LowerContext, ls: Any, length: Any, info: onnx.ValueInfoProto) -> Any:
+    """``[ls[0], ..., ls[length-1]]`` stacked on a new axis 0 (scalar elements: shape [length])."""
     indices = ctx.mb.range_1d(start=np.int32(0), end=length, step=np.int32(1))
-    return ctx.mb.list_gather(ls=ls, indices=indices)
+    stacked = ctx.mb.list_gather(ls=ls, indices=indices)
+    if len(info.type.tensor_type.shape.dim) == 0:
+        stacked = ctx.mb.squeeze(x=stacked, axes=[1])
+    return stacked
 
 
 @onnx_op("Loop", since=1)
@@ -143,14 +178,16 @@ def loop(ctx: LowerContext, node: Node) -> Any:
         bindings = dict(zip(names, [i, keep, *rest[:n_carried]]))
         outs = ctx.lower_subgraph(body, bindings)
         keep_out = _scalar(ctx, outs[0]) if has_cond else keep
-        written = [mb.list_write(ls=ls, index=i, value=v) for ls, v in zip(rest[n_carried:], outs[1 + n_carried :])]
-        return _owned(ctx, [mb.add(x=i, y=np.int32(1)), keep_out, *outs[1 : 1 + n_carried], *written])
+        written = [_write(ctx, node, ls, i, v) for ls, v in zip(rest[n_carried:], outs[1 + n_carried :])]
+        carried_out = [_fit_declared(ctx, v, var, info)
+                       for v, var, info in zip(outs[1 : 1 + n_carried], rest[:n_carried], body.output[1:])]
+        return _owned(ctx, [mb.add(x=i, y=np.int32(1)), keep_out, *carried_out, *written])
 
     loop_vars = (ctx.const(np.array(0, np.int32)), cond0, *carried, *lists)
     results = mb.while_loop(_cond=cond_fn, _body=body_fn, loop_vars=loop_vars)
     count = results[0]
     finals = list(results[2 : 2 + n_carried])
-    scans = [_stack_list(ctx, ls, count) for ls in results[2 + n_carried :]]
+    scans = [_stack_list(ctx, ls, count, info) for ls, info in zip(results[2 + n_carried :], scan_infos)]
     return tuple(finals + scans)
 
 
@@ -187,15 +224,15 @@ def scan(ctx: LowerContext, node: Node) -> Any:
             t = mb.sub(x=mb.sub(x=length, y=np.int32(1)), y=i) if rev else i
             slices.append(mb.gather(x=x, indices=t, axis=axis))
         outs = ctx.lower_subgraph(body, dict(zip(names, [*rest[:n], *slices])))
-        written = [mb.list_write(ls=ls, index=i, value=v) for ls, v in zip(rest[n:], outs[n:])]
+        written = [_write(ctx, node, ls, i, v) for ls, v in zip(rest[n:], outs[n:])]
         return _owned(ctx, [mb.add(x=i, y=np.int32(1)), *outs[:n], *written])
 
     results = mb.while_loop(_cond=cond_fn, _body=body_fn,
                             loop_vars=(ctx.const(np.array(0, np.int32)), *states, *lists))
     finals = list(results[1 : 1 + n])
     outs = []
-    for ls, rev, axis in zip(results[1 + n :], out_dirs, out_axes):
-        y = _stack_list(ctx, ls, length)
+    for ls, rev, axis, info in zip(results[1 + n :], out_dirs, out_axes, body.output[n:]):
+        y = _stack_list(ctx, ls, length, info)
         if rev:  # scan_output_directions=1: the output is built by prepending
             y = mb.reverse(x=y, axes=[0])
         axis %= y.rank

@@ -157,15 +157,26 @@ def depth_to_space(ctx: LowerContext, node: Node) -> Any:
 
 @onnx_op("SpaceToDepth", since=1)
 def space_to_depth(ctx: LowerContext, node: Node) -> Any:
-    """y[n, (i*b+j)*C + c, h, w] = x[n, c, h*b+i, w*b+j].  MIL: space_to_depth.
+    """y[n, (i*b+j)*C + c, h, w] = x[n, c, h*b+i, w*b+j] (DCR) or y[n, c*b*b + i*b + j, h, w] (CRD, opset 28).
 
-    Integer tensors (MIL's op is float-only) use reshape/transpose/reshape, exact.
-    Limits: rank-4 input; integer tensors need static shapes.
+    MIL: space_to_depth (DCR) or pixel_unshuffle (CRD, PyTorch's order, iOS16+): one op each.
+    Integer tensors (MIL's ops are float-only) and CRD below iOS16 use reshape/transpose/reshape, exact.
+    Limits: rank-4 input; the reshape form needs static shapes.
     """
     x, dims, b = _rank4(ctx, node)
+    mode = str(node.attrs.get("mode", "DCR")).upper()
+    if mode not in ("DCR", "CRD"):
+        raise UnsupportedOpError(f"lower: {node.describe()}: mode '{mode}' is not DCR or CRD")
     if ctx.is_float(x):
-        return ctx.mb.space_to_depth(x=x, block_size=b)
+        if mode == "DCR":
+            return ctx.mb.space_to_depth(x=x, block_size=b)
+        if ctx.target >= 16:
+            return ctx.mb.pixel_unshuffle(x=x, downscale_factor=np.uint32(b))
     if dims is None:
-        raise UnsupportedOpError(f"lower: {node.describe()}: integer input needs a static shape")
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: this form needs a static input shape (integer input, or CRD "
+            "below iOS16); fix the input shape or use --target iOS16 or newer"
+        )
     n, c, h, w = dims
-    return _shuffle(ctx, x, [n, c, h // b, b, w // b, b], [0, 3, 5, 1, 2, 4], [n, c * b * b, h // b, w // b])
+    perm = [0, 3, 5, 1, 2, 4] if mode == "DCR" else [0, 1, 3, 5, 2, 4]
+    return _shuffle(ctx, x, [n, c, h // b, b, w // b, b], perm, [n, c * b * b, h // b, w // b])

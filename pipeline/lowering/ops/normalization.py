@@ -247,9 +247,13 @@ def _group_norm(ctx: LowerContext, node: Node, per_group: bool) -> Any:
 
 @composite_op("LpNormalization", since=1)
 def lp_normalization(ctx: LowerContext, node: Node) -> Any:
-    """y = x / ||x||_p along axis (p = 1 or 2).  MIL: reduce_l2_norm / reduce_l1_norm, real_div.
+    """y = x / ||x||_p along axis (p = 1 or 2), 0 where the norm is 0.  MIL: reduce_l2_norm /
+    reduce_l1_norm, equal, select, real_div.
 
-    MIL l2_norm normalizes the last three axes together, not one axis, so it does not fit.
+    MIL l2_norm normalizes the last three axes together, not one axis, so it does not fit.  A zero
+    norm is replaced by 1 with select (x is all zeros there, so y = 0 as the spec says); clamping
+    with maximum(norm, tiny) would save an op but is inexact for subnormal norms and its constant
+    underflows to 0 at fp16 precision.
     """
     x = node.input(0)
     p = int(node.attrs.get("p", 2))
@@ -263,7 +267,10 @@ def lp_normalization(ctx: LowerContext, node: Node) -> Any:
             f"lower: {node.describe()}: axis={axis} out of range for rank {x.rank}"
         )
     reducer = ctx.mb.reduce_l2_norm if p == 2 else ctx.mb.reduce_l1_norm
-    return ctx.mb.real_div(x=x, y=reducer(x=x, axes=[axis % x.rank], keep_dims=True))
+    norm = reducer(x=x, axes=[axis % x.rank], keep_dims=True)
+    is_zero = ctx.mb.equal(x=norm, y=ctx.scalar_like(x, 0))
+    safe = ctx.mb.select(cond=is_zero, a=ctx.scalar_like(x, 1), b=norm)
+    return ctx.mb.real_div(x=x, y=safe)
 
 
 @onnx_op("LRN", since=1)

@@ -123,19 +123,51 @@ def _resolve_reshape(node: Node, in_shape: Sequence[Any], target: Sequence[int],
     return out
 
 
+def _runtime_zero_copy(ctx: LowerContext, node: Node, x: Any, target: Any) -> Any:
+    """select(s == 0, shape(x)[:K], s) for a run-time ONNX shape s of static length K.
+
+    MIL's own 0 copies dims counting from the right (iOS17+), ONNX's from the left, so the copy
+    is made explicit; entries past x's rank compare against 1 (such a 0 is invalid ONNX anyway).
+    """
+    k = target.shape[0] if target.rank == 1 else None
+    if k is None or is_symbolic(k):
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: the shape input has a run-time length; Core ML needs its "
+            "length fixed. Fix the shape tensor's length or make it a constant"
+        )
+    k, rank = int(k), x.rank
+    dims = static_shape(x)
+    target = ctx.cast(target, np.int32) if ctx.np_dtype(target) != np.int32 else target
+    if dims is not None:
+        padded = (list(dims) + [1] * k)[:k]
+        src: Any = np.asarray(padded, np.int32)
+    else:
+        shp = ctx.mb.shape(x=x)
+        if k <= rank:
+            src = shp if k == rank else ctx.mb.slice_by_index(x=shp, begin=[0], end=[k])
+        else:
+            src = ctx.mb.concat(values=[shp, np.ones(k - rank, np.int32)], axis=0)
+    is_zero = ctx.mb.equal(x=target, y=np.int32(0))
+    return ctx.mb.select(cond=is_zero, a=src, b=target)
+
+
 @onnx_op("Reshape", since=5)
 def reshape(ctx: LowerContext, node: Node) -> Any:
     """y = x viewed with shape s (0 copies x's dim unless allowzero, -1 inferred).  MIL: reshape.
 
     A constant target shape is resolved here, so MIL never sees ONNX's 0 (whose MIL meaning
-    changed at iOS17).  Limits: a run-time shape tensor is passed to MIL as is, so a 0 inside it
-    takes MIL's meaning; allowzero=1 with a 0 entry (an empty tensor) is unsupported.
+    changed at iOS17); a run-time shape gets its 0 entries replaced in the program by x's dims
+    (select(s == 0, shape(x), s)).  Limits: allowzero=1 with a 0 entry (an empty tensor) is
+    unsupported (Core ML has no empty tensors).
     """
     x, target = node.input(0), node.input(1)
     allowzero = bool(node.attrs.get("allowzero", 0))
     tval = ctx.value_of(target)
     if tval is None:
-        return ctx.mb.reshape(x=x, shape=target)
+        if allowzero:
+            # A 0 is legal only when x is empty, which Core ML cannot hold: pass the shape as is.
+            return ctx.mb.reshape(x=x, shape=target)
+        return ctx.mb.reshape(x=x, shape=_runtime_zero_copy(ctx, node, x, target))
     resolved = _resolve_reshape(node, list(x.shape), [int(v) for v in tval.reshape(-1)], allowzero)
     xval = ctx.value_of(x)
     if xval is not None:

@@ -50,8 +50,11 @@ def grid_sample(ctx: LowerContext, node: Node) -> Any:
     MIL: resample (normalized_minus_one_to_one); padding zeros -> constant 0, border -> border,
     reflection -> symmetric (align_corners=0: mirror about the outer pixel edges, edge pixel
     repeated) or reflection (align_corners=1: mirror about the edge pixel centres).
-    Limits: 4-D input only; mode cubic/bicubic has no MIL op; nearest rounds exact .5 ties up
-    where ONNX rounds them to even.  Needs iOS16 (fp16 grids).
+    Nearest: ONNX rounds the pixel coordinate half to even, MIL resample's nearest rounds ties
+    up, so the pixel coordinates are computed here (fp32, in the spec's order of roundings),
+    rounded with MIL round (ties to even) and handed to resample as unnormalized integers, which
+    every padding mode then maps exactly as ONNX does (+3-4 elementwise ops on the grid only).
+    Limits: 4-D input only; mode cubic/bicubic has no MIL op.  Needs iOS16 (fp16 grids).
     """
     x, grid = node.input(0), node.input(1)
     mode = node.attr("mode", "linear")
@@ -70,12 +73,37 @@ def grid_sample(ctx: LowerContext, node: Node) -> Any:
         raise UnsupportedOpError(f"lower: {node.describe()}: padding_mode={padding!r} is unknown; fix the model")
     ctx.require_target(16, "GridSample lowers to resample, whose fp16 coordinates need iOS16")
     mil_padding = {"zeros": "constant", "border": "border"}.get(padding, "reflection" if align else "symmetric")
+    coords_mode = "normalized_minus_one_to_one"
+    if mode == "nearest":
+        grid, coords_mode = _nearest_pixels(ctx, node, x, grid, align), "unnormalized"
     grid = ctx.cast(grid, ctx.np_dtype(x)) if ctx.np_dtype(grid) != ctx.np_dtype(x) else grid
     return ctx.mb.resample(
         x=x, coordinates=grid, sampling_mode=_GRID_MODES[mode], padding_mode=mil_padding,
-        padding_value=ctx.scalar_like(x, 0.0), coordinates_mode="normalized_minus_one_to_one",
+        padding_value=ctx.scalar_like(x, 0.0), coordinates_mode=coords_mode,
         align_corners=align,
     )
+
+
+def _nearest_pixels(ctx: LowerContext, node: Node, x: Any, grid: Any, align: bool) -> Any:
+    """rint of the pixel coordinates of grid (x, y): (g+1)/2*(L-1) (align) or ((g+1)*L-1)/2.
+
+    Written as (g+1)*((L-1)/2) and (g+1)*(L/2) - 0.5: scaling by a power of two commutes with
+    fp32 rounding, so these round exactly like the spec's expressions.
+    """
+    h, w = x.shape[2], x.shape[3]
+    if not all(isinstance(d, (int, np.integer)) for d in (h, w)):
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: nearest sampling needs the image's height and width at "
+            "conversion time; fix the input shape"
+        )
+    grid = ctx.cast(grid, np.float32) if ctx.np_dtype(grid) != np.float32 else grid
+    sizes = np.array([w, h], np.float32)
+    shifted = ctx.mb.add(x=grid, y=np.float32(1.0))
+    if align:
+        pixels = ctx.mb.mul(x=shifted, y=(sizes - 1) / 2)
+    else:
+        pixels = ctx.mb.sub(x=ctx.mb.mul(x=shifted, y=sizes / 2), y=np.float32(0.5))
+    return ctx.mb.round(x=pixels)
 
 
 def _base_coords(n: int, align: bool) -> np.ndarray:
@@ -252,8 +280,10 @@ def roi_align(ctx: LowerContext, node: Node) -> Any:
     MIL: pad (replicate 1 px, so samples within one pixel outside clamp to the edge as RoiAlign
     does while farther ones read crop_resize's 0), linear (ROI -> box corners, folded affine
     map), crop_resize (iOS17, boxes + box_indices), avg_pool / max_pool with kernel = stride = ratio.
-    Limits: sampling_ratio=0 needs constant ROIs sharing one grid; max mode is the max of the
-    interpolated samples (the spec), needs iOS17.
+    Max mode (onnxruntime's and onnx's reference reading: per sample point the max of the four
+    weighted corner terms w_i * X[corner_i], then the max over the bin's samples) cannot come
+    out of crop_resize, which sums the terms: see :func:`_roi_align_max`.
+    Limits: sampling_ratio=0 needs constant ROIs sharing one grid; needs iOS17.
     """
     x, rois, indices = node.input(0), node.input(1), node.input(2)
     mode = node.attr("mode", "avg")
@@ -268,6 +298,8 @@ def roi_align(ctx: LowerContext, node: Node) -> Any:
     clamp = transform == "output_half_pixel"
     rh, rw = _sampling_ratio(node, int(node.attr("sampling_ratio", 0)), clamp, scale, oh, ow)
     th, tw = oh * rh, ow * rw
+    if mode == "max":
+        return _roi_align_max(ctx, node, (x, rois, indices), scale, clamp, (oh, ow, rh, rw))
     boxes = _roi_boxes(ctx, ctx.cast(rois, np.float32), scale, 0.0 if clamp else 0.5, clamp, th, tw)
     padded = ctx.mb.pad(x=x, pad=np.array([0, 0, 0, 0, 1, 1, 1, 1], np.int32), mode="replicate")
     samples = ctx.mb.crop_resize(
@@ -280,3 +312,69 @@ def roi_align(ctx: LowerContext, node: Node) -> Any:
     pool = ctx.mb.avg_pool if mode == "avg" else ctx.mb.max_pool
     kwargs = {"exclude_padding_from_average": True} if mode == "avg" else {}
     return pool(x=samples, kernel_sizes=[rh, rw], strides=[rh, rw], pad_type="valid", **kwargs)
+
+
+def _roi_axis(ctx: LowerContext, start: Any, size: Any, bins: int, ratio: int, length: int) -> tuple[Any, ...]:
+    """One axis of RoiAlign's samples: (low index, high index, low weight, high weight), [K, T].
+
+    Sample t = start + size * (bin + (s + 0.5) / ratio) / bins; outside [-1, length] both weights
+    are 0; else clamped to [0, length-1], low = floor, high = min(low + 1, length - 1).
+    """
+    mb = ctx.mb
+    steps = np.array([(b + (r + 0.5) / ratio) / bins for b in range(bins) for r in range(ratio)], np.float32)
+    pos = mb.add(x=start, y=mb.mul(x=size, y=steps[None, :]))
+    inside = mb.logical_and(x=mb.greater_equal(x=pos, y=np.float32(-1)), y=mb.less_equal(x=pos, y=np.float32(length)))
+    valid = mb.cast(x=inside, dtype="fp32")
+    clamped = mb.clip(x=pos, alpha=np.float32(0), beta=np.float32(length - 1))
+    low = mb.floor(x=clamped)
+    frac = mb.sub(x=clamped, y=low)
+    high = mb.minimum(x=mb.add(x=low, y=np.float32(1)), y=np.float32(length - 1))
+    w_high = mb.mul(x=frac, y=valid)
+    w_low = mb.sub(x=valid, y=w_high)
+    return low, high, w_low, w_high
+
+
+def _roi_align_max(ctx: LowerContext, node: Node, inputs: tuple[Any, Any, Any], scale: float, clamp: bool,
+                   grid: tuple[int, int, int, int]) -> Any:
+    """RoiAlign max: Y[k,c,i,j] = max over the bin's samples of max_q w_q * X[b_k, c, corner_q].
+
+    MIL: the sample coordinates and bilinear weights per axis from the ROIs ([K, T], a few
+    elementwise ops), four gathers of X (as [N*H*W, C] rows) at the corner pixels, mul/maximum,
+    reshape + reduce_max over each bin's samples, transpose to NCHW.  A gather composite is the
+    only exact form: no MIL sampler exposes the separate corner terms.
+    Limits: X's shape must be static.
+    """
+    mb = ctx.mb
+    x, rois, indices = inputs
+    oh, ow, rh, rw = grid
+    n, c, h, w = _static(node, x, "input")
+    dtype = ctx.np_dtype(x)
+    offset = 0.0 if clamp else 0.5
+    to_start_size = np.array([[scale, 0, 0, 0], [0, scale, 0, 0], [-scale, 0, scale, 0], [0, -scale, 0, scale]],
+                             np.float32)
+    start_size = mb.linear(x=ctx.cast(rois, np.float32), weight=ctx.const(to_start_size),
+                           bias=ctx.const(np.array([-offset, -offset, 0, 0], np.float32)))
+    if clamp:  # output_half_pixel (opset 10): ROI sizes below one pixel are raised to one pixel
+        floor = np.array([np.finfo(np.float32).min, np.finfo(np.float32).min, 1.0, 1.0], np.float32)
+        start_size = mb.maximum(x=start_size, y=ctx.const(floor))
+    cols = [mb.slice_by_index(x=start_size, begin=[0, i], end=[0, i + 1], end_mask=[True, False]) for i in range(4)]
+    ylo, yhi, wyl, wyh = _roi_axis(ctx, cols[1], cols[3], oh, rh, h)
+    xlo, xhi, wxl, wxh = _roi_axis(ctx, cols[0], cols[2], ow, rw, w)
+    base = mb.mul(x=ctx.cast(indices, np.float32), y=np.float32(h * w))
+    base = mb.expand_dims(x=base, axes=[1, 2])  # [K, 1, 1]
+    rows = mb.reshape(x=mb.transpose(x=x, perm=[0, 2, 3, 1]), shape=np.array([n * h * w, c], np.int32))
+    best = None
+    for ys, wy in ((ylo, wyl), (yhi, wyh)):
+        y_off = mb.add(x=base, y=mb.expand_dims(x=mb.mul(x=ys, y=np.float32(w)), axes=[2]))  # [K, Th, 1]
+        for xs, wx in ((xlo, wxl), (xhi, wxh)):
+            flat = ctx.cast(mb.add(x=y_off, y=mb.expand_dims(x=xs, axes=[1])), np.int32)  # [K, Th, Tw]
+            weight = mb.mul(x=mb.expand_dims(x=wy, axes=[2]), y=mb.expand_dims(x=wx, axes=[1]))
+            weight = ctx.cast(mb.expand_dims(x=weight, axes=[3]), dtype) if dtype != np.float32 else \
+                mb.expand_dims(x=weight, axes=[3])
+            term = mb.mul(x=mb.gather(x=rows, indices=flat, axis=0), y=weight)  # [K, Th, Tw, C]
+            best = term if best is None else mb.maximum(x=best, y=term)
+    # Core ML tensors stop at rank 5: fold K and the bin rows together while reducing.
+    binned = mb.reshape(x=best, shape=np.array([-1, rh, ow, rw, c], np.int32))  # [K*oh, rh, ow, rw, C]
+    pooled = mb.reduce_max(x=binned, axes=[1, 3], keep_dims=False)  # [K*oh, ow, C]
+    pooled = mb.reshape(x=pooled, shape=np.array([-1, oh, ow, c], np.int32))
+    return mb.transpose(x=pooled, perm=[0, 3, 1, 2])
