@@ -38,20 +38,12 @@ def build(name: str) -> tuple[Any, tuple[Any, ...]]:
     import torch
     from lowering_quality import build as build_common
 
+    from models._common import calibrate_batch_norms
+
     model, inputs = build_common(name)
-    batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if batch_norms:
-        # Random init leaves BatchNorm's running statistics at (0, 1): activations then shrink
-        # layer by layer (mobilenet_v3's logits are ~1e-9, which fp16 flushes to zero).
-        # Statistics of a few random batches make every layer's output O(1), like a trained net.
-        for m in batch_norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average
-        model.train()
-        with torch.no_grad():
-            for seed in range(4):
-                model(torch.randn(8, *inputs[0].shape[1:], generator=torch.Generator().manual_seed(seed)))
-        model.eval()
+    # Random init leaves BatchNorm's running statistics at (0, 1): activations then shrink layer by
+    # layer (mobilenet_v3's logits are ~1e-9, which fp16 flushes to zero).
+    calibrate_batch_norms(model, inputs)
     if name == "vit_b_16":
         torch.manual_seed(1)
         torch.nn.init.normal_(model.heads.head.weight, std=0.02)  # torchvision zeroes it

@@ -115,7 +115,7 @@ def _freeze_parameters(case: Any) -> tuple[Any, set[str]] | None:
     inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     frozen: set[str] = set()
     for idx, vi in enumerate(inputs):
-        if not all(isinstance(ds[0][idx], (np.ndarray, onnx.TensorProto)) for ds in case.data_sets):
+        if not all(isinstance(ds[0][idx], (np.ndarray, np.generic, onnx.TensorProto)) for ds in case.data_sets):
             continue  # sequences, optionals: data, never parameters
         values = [_array(ds[0][idx]) for ds in case.data_sets]
         first = values[0]

@@ -53,10 +53,10 @@ def source_coords(spec: AxisSpec) -> np.ndarray:
     i = np.arange(spec.out, dtype=f)
     length, scale, mode = f(spec.length), f(spec.scale), spec.transform
     if mode == "align_corners":
-        # The spec divides by length_resized - 1 with length_resized = length * scale, which is
-        # not an integer when scales (not sizes) are given: 4 * 0.6 = 2.4, not the 2 outputs.
-        resized = f(spec.out) if spec.out == round(float(length * scale), 4) else length * scale
-        return np.zeros_like(i) if resized == f(1) or spec.out == 1 else i * (length - f(1)) / (resized - f(1))
+        # length_resized is the output's length, as the spec text and onnxruntime have it (onnx's
+        # python reference uses length * scale, 2.4 for 4 * 0.6: its align_corners downsample
+        # node tests disagree with onnxruntime, and we follow onnxruntime).
+        return np.zeros_like(i) if spec.out == 1 else i * (length - f(1)) / f(spec.out - 1)
     if mode == "asymmetric":
         return i / scale
     if mode == "tf_crop_and_resize":
