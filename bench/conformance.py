@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.conformance import OUTCOMES, CaseResult, iter_cases, run_case  # noqa: E402
+from pipeline.conformance import OUTCOMES, CaseResult, iter_cases, run_case
 
 
 def _worker(name: str) -> CaseResult:

@@ -37,18 +37,18 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "export",
-    "lower",
-    "convert",
-    "execute",
-    "PipelineError",
-    "ExportError",
     "ExecutorError",
+    "ExportError",
     "LoweringError",
     "ModelLoadError",
     "ParityError",
+    "PipelineError",
     "UnsupportedOpError",
     "__version__",
+    "convert",
+    "execute",
+    "export",
+    "lower",
 ]
 
 

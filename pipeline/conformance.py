@@ -171,7 +171,7 @@ def _run(case: Any, model: Any, frozen: set[str], timeout: int, target: str) -> 
         return CaseResult(case.name, op, "unsupported", str(exc).splitlines()[0][:300])
     except _Timeout:
         return CaseResult(case.name, op, "error", f"timed out after {timeout}s")
-    except Exception as exc:  # a conformance run records every failure and goes on
+    except Exception as exc:  # noqa: BLE001 - a conformance run records every failure and goes on
         return CaseResult(case.name, op, "error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
     finally:
         signal.alarm(0)

@@ -183,7 +183,7 @@ def _load_npz(path: str) -> dict[str, Any]:
     try:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one bad-input line
         raise InputSpecError(f"--inputs-npz {path}: cannot read ({type(exc).__name__}: {exc})") from None
 
 

@@ -35,9 +35,7 @@ def _is_layout(op: Any) -> bool:
         return False
     if op.op_type == "reshape" and op.inputs["shape"].val is None:
         return False
-    if op.op_type == "transpose" and op.inputs["perm"].val is None:
-        return False
-    return True
+    return not (op.op_type == "transpose" and op.inputs["perm"].val is None)
 
 
 def _apply(op: Any, arr: np.ndarray) -> np.ndarray:
@@ -133,15 +131,14 @@ def _collapse_block(block: Any) -> int:
         if not steps and any(v is old for v in block.outputs):
             continue  # an output must stay a value of its own
         name = old.name
-        with block:
-            with mb.set_before_op(tail):
-                new = head_in
-                for i, (kind, arg) in enumerate(steps):
-                    step_name = f"{name}__layout{i}"
-                    if kind == "reshape":
-                        new = mb.reshape(x=new, shape=np.asarray(arg, np.int32), name=step_name)
-                    else:
-                        new = mb.transpose(x=new, perm=np.asarray(arg, np.int32), name=step_name)
+        with block, mb.set_before_op(tail):
+            new = head_in
+            for i, (kind, arg) in enumerate(steps):
+                step_name = f"{name}__layout{i}"
+                if kind == "reshape":
+                    new = mb.reshape(x=new, shape=np.asarray(arg, np.int32), name=step_name)
+                else:
+                    new = mb.transpose(x=new, perm=np.asarray(arg, np.int32), name=step_name)
         old.name = f"{name}__replaced"
         block.replace_uses_of_var_after_op(anchor_op=tail, old_var=old, new_var=new)
         block.remove_ops(list(reversed(chain)))

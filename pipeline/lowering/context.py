@@ -60,7 +60,7 @@ class Scope:
         raise KeyError(name)
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self[name] if name in self else default
+        return self[name] if name in self else default  # noqa: SIM401 - this *is* get()
 
     def __setitem__(self, name: str, value: Any) -> None:
         self._values[name] = value
@@ -114,7 +114,7 @@ class LowerContext:
         arr, warning = legalize_array(np.asarray(value), name or "constant")
         if warning:
             self.warn(warning)
-        kwargs = {"val": arr}
+        kwargs: dict[str, Any] = {"val": arr}
         if name:
             kwargs["name"] = name
         return mb.const(**kwargs)
@@ -133,7 +133,7 @@ class LowerContext:
         dtype = var.dtype
         return np.dtype(types.nptype_from_builtin(dtype))
 
-    def scalar_like(self, var: Any, value: float | int) -> np.generic:
+    def scalar_like(self, var: Any, value: float) -> np.generic:
         """``value`` as a numpy scalar of ``var``'s dtype (MIL wants matching dtypes)."""
         return self.np_dtype(var).type(value)
 

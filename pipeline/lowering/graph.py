@@ -105,7 +105,7 @@ def _composite_entry(entry: Entry[Any]) -> Entry[Any]:
 def lower_node(ctx: LowerContext, proto: onnx.NodeProto) -> None:
     """Lower one node: look up its handler, run it, bind and name its outputs."""
     entry, opset = _handler_for(ctx, proto)
-    inputs = []
+    inputs: list[Any] = []
     for name in proto.input:
         if not name:
             inputs.append(None)

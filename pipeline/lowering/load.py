@@ -110,7 +110,7 @@ def _fill_function_defaults(graph: onnx.GraphProto, opsets: dict[str, int]) -> l
             schema = onnx.defs.get_schema(node.op_type, opsets[domain], domain)
         except onnx.defs.SchemaError:
             continue
-        if not (schema.has_function or schema.has_context_dependent_function):
+        if not (getattr(schema, "has_function", False) or getattr(schema, "has_context_dependent_function", False)):
             continue
         given = {a.name for a in node.attribute}
         added = [spec.default_value for name, spec in schema.attributes.items()
@@ -172,14 +172,14 @@ def load_onnx(model: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelProt
             raise ModelLoadError(f"lower: no such ONNX file: {path}")
         try:
             proto = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends: bad input
             raise ModelLoadError(f"lower: {path} is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]})") from None
         if not proto.graph.node and not proto.graph.output:
             raise ModelLoadError(f"lower: {path} holds no graph (empty or truncated file?)")
         _check_external_data(proto, path.parent)
         try:
             external_data_helper.load_external_data_for_model(proto, str(path.parent))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - unreadable data files are bad input
             raise ModelLoadError(f"lower: could not read external data of {path}: {exc}") from None
     default = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if default is not None and default > MAX_DEFAULT_OPSET:
@@ -190,6 +190,6 @@ def load_onnx(model: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelProt
     _check(proto)
     try:
         proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - onnx raises several classes here
         raise ValidationError(f"lower: ONNX shape inference failed: {str(exc).splitlines()[0]}") from None
     return proto

@@ -21,7 +21,7 @@ def run_onnxruntime(
     opts.log_severity_level = 3
     try:
         sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes
         raise ValidationError(f"onnxruntime cannot load the model: {str(exc).splitlines()[0][:200]}") from None
     names = list(outputs) if outputs is not None else [o.name for o in sess.get_outputs()]
     wanted = {i.name for i in sess.get_inputs()}

@@ -231,6 +231,7 @@ def lower(
     if verify:
         t0 = time.perf_counter()
         if compressed is not None:
+            assert feeds is not None  # set above whenever verify is on
             parity, delivered["compression"] = delivery.check_compressed(
                 proto, program, adapter, feeds, compressed, TOLERANCES[precision][0] if atol is None else atol)
         else:
@@ -394,4 +395,4 @@ def _check_parity(
     )
 
 
-__all__ = ["LowerResult", "lower", "TARGETS", "MAX_DEFAULT_OPSET"]
+__all__ = ["MAX_DEFAULT_OPSET", "TARGETS", "LowerResult", "lower"]

@@ -129,7 +129,7 @@ def _legal_dtype(np_type: Any, name: str) -> np.dtype:
 def _output_types_by_running(node: Node, model: onnx.ModelProto) -> str:
     """Output types of an op shape inference cannot type (a custom-domain schema without an
     inference function): run it once on zeros of the (static) input shapes."""
-    feeds = {}
+    feeds: dict[str, np.ndarray] = {}
     for vi in model.graph.input:
         dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
         if any(d is None for d in dims):
@@ -138,23 +138,19 @@ def _output_types_by_running(node: Node, model: onnx.ModelProto) -> str:
                 f"'{vi.name}' has symbolic dims, so a custom layer cannot be declared; fix the "
                 "input shapes (--input-shape) or register a composite"
             )
-        feeds[vi.name] = np.zeros(dims, helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+        feeds[vi.name] = np.zeros([int(d) for d in dims if d is not None], helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
     from onnx.reference import ReferenceEvaluator
 
-    results = ReferenceEvaluator(model).run(None, feeds)
+    results = [np.asarray(r) for r in ReferenceEvaluator(model).run(None, feeds)]
     return encode_types([(_legal_dtype(r.dtype, "output"), list(r.shape)) for r in results])
 
 
 def _attach_known_bodies(model: onnx.ModelProto) -> None:
     """Shape inference of a custom-domain op goes through its body: attach the bodies we know."""
+    import symbolics
     from pipeline.extensions import attach_bodies
 
-    try:
-        from symbolics import attach_functions
-    except ImportError:
-        attach_functions = None
-    if attach_functions is not None:
-        attach_functions(model)
+    symbolics.attach_functions(model)
     attach_bodies(model)
 
 
