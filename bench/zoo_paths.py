@@ -31,9 +31,12 @@ def warm_imports() -> None:
     First-call costs (the exporter's or a frontend's own warm-up) stay in: a user pays them.
     """
     import coremltools  # noqa: F401
+    import coremltools.converters.mil.frontend.torch  # noqa: F401  (Apple's frontend)
     import onnxruntime  # noqa: F401
     import onnxscript  # noqa: F401
+    import onnxscript.function_libs.torch_lib.ops  # noqa: F401  (the dynamo exporter's op library)
     import onnxsim  # noqa: F401
+    import torch.export  # noqa: F401
     import torch.onnx  # noqa: F401
 
     import pipeline.api

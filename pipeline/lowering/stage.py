@@ -344,7 +344,10 @@ def _convert(prog: Any, number: int, backend: str, precision: str, classifier: A
     if classifier is not None:
         kwargs["classifier_config"] = classifier
     if backend == "mlprogram":
-        kwargs["compute_precision"] = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
+        from pipeline.lowering.passes import build_mlprogram
+
+        # Our lean pass run, validated once, and coremltools' MIL backend (pipeline.lowering.passes).
+        return build_mlprogram(prog, number, precision, classifier)
     try:
         return ct.convert(prog, **kwargs)
     except Exception as exc:  # coremltools raises plain exceptions from its passes
