@@ -8,12 +8,15 @@ transpose -> reshape`` with fewer ops than the chain, the chain is replaced.  co
 (``merge_consecutive_reshapes``, ``reduce_transposes``) don't catch chains that mix the two.
 
 The replacement is exact by construction: it is derived by pushing an index array through the
-chain and checked by pushing it through the replacement.
+chain (its axes read off the result's strides, :func:`_plan`) and checked by pushing it through
+the replacement.
+
+:data:`CLEANUPS` also runs the passes of ``cleanup_attention`` (scale folding, softmax NaN
+guards), ``cleanup_stack``, ``cleanup_linear`` and ``cleanup_split``.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
@@ -21,10 +24,15 @@ import numpy as np
 from coremltools.converters.mil import Builder as mb
 from coremltools.converters.mil.mil.types.symbolic import any_symbolic
 
+from pipeline.lowering.cleanup_attention import drop_softmax_nan_guards, fold_matmul_scales
+from pipeline.lowering.cleanup_linear import unflatten_linear_chains
+from pipeline.lowering.cleanup_split import split_tiling_slices
+from pipeline.lowering.cleanup_stack import stack_expanded_concats
+
 log = logging.getLogger(__name__)
 
 _LAYOUT_OPS = {"reshape", "transpose", "expand_dims", "squeeze"}
-_MAX_RANK = 6  # permutations of more axes are not searched
+_MAX_RANK = 6  # no replacement of higher rank is built
 
 
 def _is_layout(op: Any) -> bool:
@@ -72,33 +80,89 @@ def _chains(block: Any) -> list[list[Any]]:
     return chains
 
 
-def _find_perm(src: np.ndarray, dst: np.ndarray) -> list[int] | None:
-    """A permutation p with np.transpose(src, p) == dst, or None."""
-    if src.ndim != dst.ndim or src.ndim > _MAX_RANK:
-        return None
-    for perm in itertools.permutations(range(src.ndim)):
-        if tuple(src.shape[p] for p in perm) != dst.shape:
-            continue
-        if np.array_equal(np.transpose(src, perm), dst):
-            return list(perm)
-    return None
+def _levels(flat: np.ndarray) -> list[tuple[int, int]] | None:
+    """(size, source stride) per output axis, innermost first, of a strided index array.
+
+    Greedy: the innermost run of a constant stride is one axis, then the run of repeating
+    blocks of that is the next, and so on; consecutive axes that merge into one arithmetic run
+    come out as one axis.  None when ``flat`` is not of that form.
+    """
+    total, block, levels = flat.size, 1, []
+    while block < total:
+        stride = int(flat[block] - flat[0])
+        count = 1
+        while (count + 1) * block <= total and np.array_equal(
+                flat[count * block:(count + 1) * block], flat[:block] + count * stride):
+            count += 1
+        if count == 1 or total % (block * count):
+            return None
+        levels.append((count, stride))
+        block *= count
+    return levels
+
+
+def _refine(levels: list[tuple[int, int]], out_shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Split merged axes back into the output's own axes, when its sizes tile them exactly."""
+    dims = [d for d in reversed(out_shape) if d != 1]
+    refined: list[tuple[int, int]] = []
+    for size, stride in levels:
+        prod = 1
+        while dims and size % (prod * dims[0]) == 0 and prod < size:
+            refined.append((dims[0], stride * prod))
+            prod *= dims.pop(0)
+        if prod != size:
+            return levels
+    return refined
 
 
 def _plan(in_shape: tuple[int, ...], out_shape: tuple[int, ...], result: np.ndarray) -> list[tuple[str, Any]] | None:
-    """At most reshape -> transpose -> reshape reproducing ``result`` from ``arange(in_shape)``."""
+    """At most reshape -> transpose -> reshape reproducing ``result`` from ``arange(in_shape)``.
+
+    The output's axes (innermost first, with their source strides) are read off ``result``;
+    sorted by stride they are the source's row-major factorisation, whose transpose is the
+    chain.  Unit axes are placed to spare a reshape where possible; the plan is verified.
+    """
     flat = result.reshape(-1)
     if np.array_equal(flat, np.arange(flat.size)):
         return [] if in_shape == out_shape else [("reshape", out_shape)]
-    mid_in = tuple(d for d in in_shape if d != 1) or (1,)
-    squeezed = result.reshape(tuple(d for d in out_shape if d != 1) or (1,))
-    perm = _find_perm(np.arange(flat.size).reshape(mid_in), squeezed)
-    if perm is None:
+    levels = _levels(flat)
+    levels = levels and _refine(levels, out_shape)
+    if not levels or len(levels) > _MAX_RANK:
         return None
+    by_stride = sorted(range(len(levels)), key=lambda i: -levels[i][1])
+    expect = 1
+    for i in reversed(by_stride):  # strides must be those of a row-major source
+        if levels[i][1] != expect:
+            return None
+        expect *= levels[i][0]
+    src_axis = {lvl: a for a, lvl in enumerate(by_stride)}
+    src = tuple(levels[i][0] for i in by_stride)
+    perm = [src_axis[lvl] for lvl in reversed(range(len(levels)))]
+    options = [_steps(in_shape, src, perm, out_shape)]
+    units = sum(1 for d in out_shape if d == 1)
+    moved = tuple(src[p] for p in perm)
+    if units and len(src) + units <= _MAX_RANK and moved == tuple(d for d in out_shape if d != 1):
+        # Unit axes at the front of the source, moved by the transpose to where the output has them.
+        src_u = (1,) * units + src
+        order = iter(range(units))
+        rest = iter(p + units for p in perm)
+        perm_u = [next(order) if d == 1 else next(rest) for d in out_shape]
+        options.append(_steps(in_shape, src_u, perm_u, out_shape))
+    best = min(options, key=len)
+    check = np.arange(flat.size).reshape(in_shape)
+    for kind, arg in best:
+        check = check.reshape(arg) if kind == "reshape" else np.transpose(check, arg)
+    return best if np.array_equal(check, result) else None
+
+
+def _steps(in_shape: tuple[int, ...], src: tuple[int, ...], perm: list[int],
+           out_shape: tuple[int, ...]) -> list[tuple[str, Any]]:
     steps: list[tuple[str, Any]] = []
-    if mid_in != in_shape:
-        steps.append(("reshape", mid_in))
-    steps.append(("transpose", perm))
-    if squeezed.shape != out_shape:
+    if src != in_shape:
+        steps.append(("reshape", src))
+    if perm != sorted(perm):
+        steps.append(("transpose", perm))
+    if tuple(src[p] for p in perm) != out_shape:
         steps.append(("reshape", out_shape))
     return steps
 
@@ -148,3 +212,20 @@ def _collapse_block(block: Any) -> int:
     if saved:
         log.debug("collapse_layout_chains saved %d ops", saved)
     return saved
+
+
+#: The clean-up passes run, in order, on every lowered program before coremltools' passes.
+#: Each takes the MIL program, rewrites it in place and returns how many ops it saved.
+CLEANUPS: list[Any] = [
+    fold_matmul_scales,  # before the layout pass: the dropped mul may end a layout chain
+    drop_softmax_nan_guards,
+    stack_expanded_concats,
+    unflatten_linear_chains,
+    split_tiling_slices,
+    collapse_layout_chains,
+]
+
+
+def clean_program(program: Any) -> dict[str, int]:
+    """Run every pass of :data:`CLEANUPS`; returns ops saved per pass (for the report)."""
+    return {fn.__name__: fn(program) for fn in CLEANUPS}

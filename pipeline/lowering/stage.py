@@ -207,9 +207,9 @@ def lower(
     timings["build_mil"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    from pipeline.lowering.cleanup import collapse_layout_chains
+    from pipeline.lowering.cleanup import clean_program
 
-    collapse_layout_chains(prog)
+    clean_program(prog)
     mlmodel = _convert(prog, number, backend, precision, model_interface.classifier_config(interface, adapter))
     timings["coreml_passes"] = time.perf_counter() - t0
     compressed = None

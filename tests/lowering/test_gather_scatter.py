@@ -141,3 +141,22 @@ def test_gather_elements_symbolic_dim_ios17() -> None:
     expected = run_onnxruntime(model, feeds)["y"]
     actual = lower(model, target="iOS17", verify=False, flexible={"x": {0: (1, 8)}}).predict(feeds)["y"]
     np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.mark.parametrize("idx", [np.arange(12).reshape(1, 12, 1), np.arange(12) - 12],
+                         ids=["arange-4d-shape", "negative-arange"])
+def test_gather_reading_every_element_in_order_is_a_reshape(idx: np.ndarray) -> None:
+    # torch's as_strided on a contiguous tensor: Gather(flat, arange(n).reshape(shape)).
+    case = Case("Gather", [rand(12), idx.astype(I64)], opset=13, const_inputs=(1,))
+    check(case)
+    model, _ = make_model(case)
+    ops = [op.op_type for op in lower(model, target="iOS16", verify=False).program.functions["main"].operations]
+    assert "gather" not in ops
+
+
+def test_gather_permuting_a_flat_tensor_stays_a_gather() -> None:
+    case = Case("Gather", [rand(4), ints([1, 0, 2, 3])], opset=13, const_inputs=(1,))
+    check(case)
+    model, _ = make_model(case)
+    ops = [op.op_type for op in lower(model, target="iOS16", verify=False).program.functions["main"].operations]
+    assert "gather" in ops

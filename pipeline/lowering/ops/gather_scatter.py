@@ -55,8 +55,22 @@ def gather(ctx: LowerContext, node: Node) -> Any:
     """y = take(x, indices, axis); negative indices count from the end.  MIL: gather."""
     x = node.input(0)
     axis = normalize_axis(node, int(node.attr("axis")), x.rank)
+    if _is_flat_read(x, node.input(1)):
+        # torch's as_strided on a contiguous tensor exports as Gather(flat, arange(n).reshape(s)):
+        # every element read once in order, i.e. a reshape.
+        return ctx.mb.reshape(x=x, shape=np.asarray(node.input(1).val.shape, np.int32))
     indices = wrap_indices(ctx, _indices(ctx, node.input(1)), x, [axis], guarded=True)
     return bool_as_int(ctx, x, lambda v: ctx.mb.gather(x=v, indices=indices, axis=axis))
+
+
+def _is_flat_read(x: Any, indices: Any) -> bool:
+    """x is 1-D of static size n and the constant indices hold 0..n-1 in row-major order."""
+    idx = indices.val
+    size = static_shape(x)
+    if idx is None or size is None or len(size) != 1 or np.ndim(idx) == 0:
+        return False
+    flat = np.asarray(idx).reshape(-1).astype(np.int64)
+    return flat.size == size[0] and bool(np.array_equal(np.where(flat < 0, flat + size[0], flat), np.arange(size[0])))
 
 
 @onnx_op("GatherElements", since=11)
