@@ -4,7 +4,8 @@ Core ML has no 64-bit integers or doubles.  int64 becomes int32 and float64 beco
 constant values outside int32 are saturated.  The sentinels exporters use for "to the end"
 (INT64_MAX / INT64_MIN in Slice ends, for instance) saturate to INT32_MAX / INT32_MIN, which keeps
 their meaning because MIL clamps slice bounds to the dimension; only other out-of-range values
-earn a warning, since only they can change a result.
+earn a warning, since only they can change a result.  Float8, float4, float8e8m0 and the 4- and
+2-bit integers are held exactly in fp32 / int32 (``pipeline.lowering.ops.narrow_types``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,34 @@ _LEGAL_NUMPY: dict[int, np.dtype] = {
     onnx.TensorProto.UINT16: np.dtype(np.int32),
     onnx.TensorProto.UINT8: np.dtype(np.int32),
     onnx.TensorProto.BOOL: np.dtype(np.bool_),
+    # Types Core ML has no storage for are held in a wider type with their values exactly on
+    # the narrow grid (pipeline.lowering.ops.narrow_types): small floats in fp32 (all their
+    # values are exact there), 4- and 2-bit integers in int32.
+    onnx.TensorProto.FLOAT8E4M3FN: np.dtype(np.float32),
+    onnx.TensorProto.FLOAT8E4M3FNUZ: np.dtype(np.float32),
+    onnx.TensorProto.FLOAT8E5M2: np.dtype(np.float32),
+    onnx.TensorProto.FLOAT8E5M2FNUZ: np.dtype(np.float32),
+    onnx.TensorProto.FLOAT8E8M0: np.dtype(np.float32),
+    onnx.TensorProto.FLOAT4E2M1: np.dtype(np.float32),
+    onnx.TensorProto.INT4: np.dtype(np.int32),
+    onnx.TensorProto.UINT4: np.dtype(np.int32),
+    onnx.TensorProto.INT2: np.dtype(np.int32),
+    onnx.TensorProto.UINT2: np.dtype(np.int32),
+}
+
+#: ml_dtypes' narrow types (numpy dtype names) -> the Core ML dtype that holds them exactly.
+_HELD = {
+    "bfloat16": np.dtype(np.float32),
+    "float8_e4m3fn": np.dtype(np.float32),
+    "float8_e4m3fnuz": np.dtype(np.float32),
+    "float8_e5m2": np.dtype(np.float32),
+    "float8_e5m2fnuz": np.dtype(np.float32),
+    "float8_e8m0fnu": np.dtype(np.float32),
+    "float4_e2m1fn": np.dtype(np.float32),
+    "int4": np.dtype(np.int32),
+    "uint4": np.dtype(np.int32),
+    "int2": np.dtype(np.int32),
+    "uint2": np.dtype(np.int32),
 }
 
 
@@ -56,7 +85,7 @@ def legal_numpy(elem_type: int) -> np.dtype:
         name = onnx.TensorProto.DataType.Name(elem_type)
         raise UnsupportedTypeError(
             f"lower: ONNX element type {name} has no Core ML equivalent (Core ML holds fp16, "
-            "fp32, int32 and bool; narrower integers compute as int32)"
+            "fp32, int32 and bool; narrower numbers are held in fp32/int32); change the model's type"
         ) from None
 
 
@@ -80,8 +109,10 @@ def legalize_array(value: np.ndarray, what: str = "constant") -> tuple[np.ndarra
     """
     value = np.asarray(value)
     kind = value.dtype
-    if kind == np.float64 or kind.name == "bfloat16":
+    if kind == np.float64:
         return value.astype(np.float32), None
+    if kind.name in _HELD:
+        return value.astype(_HELD[kind.name]), None
     if kind in (np.int8, np.uint8, np.int16, np.uint16):
         return value.astype(np.int32), None
     if kind in (np.int64, np.uint64, np.uint32):

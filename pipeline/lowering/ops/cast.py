@@ -3,6 +3,8 @@
 Inside the MIL program every ONNX type has a legal Core ML dtype (``pipeline.lowering.dtypes``):
 int64 and the narrow integers compute as int32, float64 as float32.  A Cast between two ONNX
 types with the same legal dtype (int64 -> int32, float64 -> float32) is therefore no op at all.
+Float8/float4/e8m0 and 4-/2-bit integers are held in fp32/int32 on their own grid: a cast *from*
+them is a cast from the holder, a cast *to* them rounds onto the grid (``narrow_types``).
 
 Spec changes read: Cast 6, 9 (string types), 13 (bfloat16), 19 (float8 types, saturate), 21
 (int4/uint4), 23 (float4), 24, 25 (types only); CastLike 15, 19 (saturate), 21, 23, 24, 25.
@@ -20,6 +22,7 @@ from pipeline.errors import UnsupportedOpError, UnsupportedTypeError
 from pipeline.lowering.context import LowerContext
 from pipeline.lowering.dtypes import legal_numpy, onnx_to_numpy
 from pipeline.lowering.node import Node
+from pipeline.lowering.ops.narrow_types import is_narrow, to_narrow
 from pipeline.lowering.registry import onnx_op
 
 log = logging.getLogger(__name__)
@@ -65,9 +68,15 @@ def cast_to(ctx: LowerContext, node: Node, target: np.dtype, onnx_type: int | No
 
     Float to integer truncates toward zero (MIL cast, numpy ``astype``); anything to bool is
     ``x != 0``; an integer narrowed to int8/uint8/int16/uint16 wraps around like ONNX (skipped
-    when the model declares a source type that already fits, e.g. uint8 -> int16).
+    when the model declares a source type that already fits, e.g. uint8 -> int16); float8,
+    float4, e8m0, int4/int2 targets round onto their grid (``saturate``, ``round_mode``).
     """
     x = node.input(0)
+    if is_narrow(onnx_type) and onnx_type is not None:
+        if ctx.onnx_type(node.input_names[0]) == onnx_type:
+            return ctx.cast(x, target)
+        saturate = bool(node.attrs.get("saturate", 1))
+        return to_narrow(ctx, x, onnx_type, saturate, str(node.attrs.get("round_mode", "up")))
     source = ctx.np_dtype(x)
     xval = ctx.value_of(x)
     if xval is not None:
@@ -83,8 +92,8 @@ def cast_to(ctx: LowerContext, node: Node, target: np.dtype, onnx_type: int | No
 def cast(ctx: LowerContext, node: Node) -> Any:
     """y = x converted to type ``to``.  MIL: cast (nothing when source and target share a Core ML dtype).
 
-    Limits: string, float8, int4/uint4, float4 and complex targets have no Core ML form;
-    uint32/uint64 values above INT32_MAX cannot be held (int32 inside the program).
+    Limits: string and complex targets have no Core ML form; uint32/uint64 values above
+    INT32_MAX cannot be held (int32 inside the program).
     """
     to = int(node.attrs["to"])
     try:
@@ -93,7 +102,7 @@ def cast(ctx: LowerContext, node: Node) -> Any:
         name = onnx.TensorProto.DataType.Name(to)
         raise UnsupportedOpError(
             f"lower: {node.describe()}: cast to {name} has no Core ML type; remove the cast or "
-            "cast to float16/float32/int32/bool in the model"
+            "cast to a numeric type in the model"
         ) from None
     return cast_to(ctx, node, target, to)
 

@@ -20,7 +20,10 @@ Spec changes read: QuantizeLinear/DequantizeLinear 10 (per-tensor), 13 (axis: pe
 19 (float8 types, saturate), 21 (block_size, int4/uint4/int16/uint16, output_dtype for
 QuantizeLinear), 23 (precision of the division; float4), 24 (float8e8m0 scales), 25 (int2/uint2;
 DequantizeLinear output_dtype), 28 (float6); DynamicQuantizeLinear 11.
-Limits: float8/float4/float6/int2 element types are unsupported (Core ML has no such storage).
+Float8 and float4 values are held in fp32 on their grid, int4/int2 in int32
+(``narrow_types``): quantizing to them rounds ``x / scale`` onto the grid (float8 ignore the
+zero point, as the reference does; float4 adds it), dequantizing is ``x * scale``.
+Limits: float6 element types are unsupported.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pipeline.errors import UnsupportedOpError
 from pipeline.lowering.context import LowerContext
 from pipeline.lowering.dtypes import onnx_to_numpy
 from pipeline.lowering.node import Node
+from pipeline.lowering.ops.narrow_types import FLOAT_GRIDS, INT_RANGES, round_to_float_grid
 from pipeline.lowering.registry import composite_op
 
 log = logging.getLogger(__name__)
@@ -45,8 +49,7 @@ QRANGE: dict[int, tuple[int, int]] = {
     TensorProto.UINT8: (0, 255),
     TensorProto.INT16: (-32768, 32767),
     TensorProto.UINT16: (0, 65535),
-    TensorProto.INT4: (-8, 7),
-    TensorProto.UINT4: (0, 15),
+    **INT_RANGES,
 }
 #: Element types MIL quantize/dequantize take.
 _MIL_8BIT: dict[int, Any] = {TensorProto.INT8: np.int8, TensorProto.UINT8: np.uint8}
@@ -57,11 +60,11 @@ def _type_name(elem: int) -> str:
 
 
 def quant_range(node: Node, elem: int) -> tuple[int, int]:
-    """(min, max) of the integer type ``elem``, or UnsupportedOpError for float8 and friends."""
+    """(min, max) of the integer type ``elem``, or UnsupportedOpError for the other types."""
     if elem not in QRANGE:
         raise UnsupportedOpError(
-            f"lower: {node.describe()}: quantized type {_type_name(elem)} has no Core ML "
-            "equivalent; quantize to int8/uint8 (or int16/uint16) instead"
+            f"lower: {node.describe()}: quantized type {_type_name(elem)} is not supported here; "
+            "quantize to int8/uint8 (or int16/uint16) instead"
         )
     return QRANGE[elem]
 
@@ -89,13 +92,33 @@ def _param(ctx: LowerContext, node: Node, i: int, rank: int, axis: int, block: i
             f"axis={axis}, block_size={block} for data of rank {rank}; fix the model"
         )
     if block > 0:
-        raise UnsupportedOpError(
-            f"lower: {node.describe()}: blocked quantization with a run-time scale or zero point; "
-            "make them initializers"
-        )
+        return _repeat_blocks(ctx, node, var, axis, block, dims)
     if var.rank == 1 and rank > 1 and var.shape[0] != 1:
         return ctx.mb.reshape(x=var, shape=[-1 if d == axis else 1 for d in range(rank)])
     return var
+
+
+def _repeat_blocks(ctx: LowerContext, node: Node, var: Any, axis: int, block: int, dims: list[Any]) -> Any:
+    """A run-time blocked parameter with each entry repeated ``block`` times along ``axis``.
+
+    MIL: expand_dims, tile, reshape, slice_by_size (cut to the data's length); static shapes only.
+    """
+    shape = list(var.shape)
+    if var.rank != len(dims) or not all(isinstance(d, (int, np.integer)) for d in [*shape, dims[axis]]):
+        raise UnsupportedOpError(
+            f"lower: {node.describe()}: blocked quantization with a run-time parameter needs static "
+            "shapes of the same rank as the data; fix the input shapes (--input-shape)"
+        )
+    mb = ctx.mb
+    reps = [1] * (len(shape) + 1)
+    reps[axis + 1] = block
+    tiled = mb.tile(x=mb.expand_dims(x=var, axes=[axis + 1]), reps=reps)
+    merged = [int(d) for d in shape]
+    merged[axis] *= block
+    flat = mb.reshape(x=tiled, shape=merged)
+    sizes = [-1] * len(shape)
+    sizes[axis] = int(dims[axis])
+    return mb.slice_by_size(x=flat, begin=[0] * len(shape), size=sizes)
 
 
 def _layout(node: Node, x: Any) -> tuple[int, int]:
@@ -179,10 +202,12 @@ def _quantize(ctx: LowerContext, node: Node) -> Any:
 
     MIL: quantize + cast to int32 (iOS17+, int8/uint8, constant parameters, per-tensor or
     per-axis); otherwise real_div, round, add, clip, cast (exact, see the module docstring).
-    Limits: float8/float4 outputs; run-time parameters with block_size.
+    Limits: float6 outputs; run-time blocked parameters need static shapes.
     """
     x, scale = node.input(0), node.input(1)
     elem = _output_type(ctx, node)
+    if elem in FLOAT_GRIDS:
+        return _quantize_float(ctx, node, x, elem)
     lo, hi = quant_range(node, elem)
     if not ctx.is_float(x):
         raise UnsupportedOpError(f"lower: {node.describe()}: integer input to QuantizeLinear; cast it to float first")
@@ -209,12 +234,33 @@ def _quantize(ctx: LowerContext, node: Node) -> Any:
     return quantize_to_int32(ctx, q, zp, lo, hi)
 
 
+def _quantize_float(ctx: LowerContext, node: Node, x: Any, elem: int) -> Any:
+    """y = grid(x / scale) for float8 (zero point ignored), grid(x / scale + zero_point) for float4.
+
+    MIL: real_div (in the precision of the spec), add, then the grid rounding of narrow_types in
+    fp32.  ``saturate`` (opset 19, default 1) chooses +-max or inf/NaN on overflow for float8.
+    """
+    scale = node.input(1)
+    if not ctx.is_float(x):
+        raise UnsupportedOpError(f"lower: {node.describe()}: integer input to QuantizeLinear; cast it to float first")
+    axis, block = _layout(node, x)
+    work = _division_dtype(ctx, node, scale)
+    x = ctx.cast(x, work)
+    dims = list(x.shape)
+    rank = max(x.rank, 1)
+    s = _param(ctx, node, 1, rank, axis, block, dims)
+    v = ctx.mb.real_div(x=x, y=_as(ctx, s, work))
+    if elem == TensorProto.FLOAT4E2M1 and node.has_input(2):
+        zp = _param(ctx, node, 2, rank, axis, block, dims)
+        v = ctx.mb.add(x=ctx.cast(v, np.float32), y=_as(ctx, zp, np.dtype(np.float32)))
+    return round_to_float_grid(ctx, v, elem, bool(node.attrs.get("saturate", 1)))
+
+
 @composite_op("QuantizeLinear", since=10)
 def quantize_linear(ctx: LowerContext, node: Node) -> Any:
     """y = saturate(round_half_even(x / scale) + zero_point) (per-tensor; opset 13 adds axis).
 
     MIL: quantize + cast (iOS17+) or real_div, round, add, clip, cast.
-    Limits: float8 outputs (opset 19+), float4/int2 (opset 23+/25+).
     """
     return _quantize(ctx, node)
 
@@ -223,7 +269,7 @@ def quantize_linear(ctx: LowerContext, node: Node) -> Any:
 def quantize_linear_v19(ctx: LowerContext, node: Node) -> Any:
     """Opset 19+ adds float8 outputs and ``saturate``; 21 block_size, output_dtype; 23 precision.
 
-    MIL: as opset 10.  Limits: float8/float4/float6/int2 outputs are unsupported.
+    MIL: as opset 10; float8/float4 outputs round onto their grid.  Limits: float6 outputs.
     """
     return _quantize(ctx, node)
 
@@ -233,11 +279,11 @@ def dequantize(ctx: LowerContext, node: Node) -> Any:
 
     MIL: a constant when x is constant (weights fold); dequantize after a cast to int8/uint8
     (iOS17+, constant parameters, not blocked); else sub (int32, exact), cast, mul.
-    Limits: float8/float4 inputs; run-time parameters with block_size.
+    Limits: float6 inputs; run-time blocked parameters need static shapes.
     """
     x, scale = node.input(0), node.input(1)
     elem = ctx.onnx_type(node.input_names[0]) or TensorProto.INT8
-    if elem != TensorProto.INT32:
+    if elem != TensorProto.INT32 and elem not in FLOAT_GRIDS:
         quant_range(node, elem)
     out_attr = int(node.attrs.get("output_dtype", 0) or 0)
     out = onnx_to_numpy(out_attr) if out_attr else ctx.np_dtype(scale)
@@ -246,6 +292,11 @@ def dequantize(ctx: LowerContext, node: Node) -> Any:
     axis, block = _layout(node, x)
     dims = list(x.shape)
     rank = max(x.rank, 1)
+    if elem in FLOAT_GRIDS:
+        # Small floats are held exactly in fp32; the reference ignores their zero point.
+        s = _param(ctx, node, 1, rank, axis, block, dims)
+        y = ctx.mb.mul(x=ctx.cast(x, np.float32), y=_as(ctx, s, np.dtype(np.float32)))
+        return ctx.cast(y, out)
     xval, sval = ctx.value_of(x), ctx.value_of(scale)
     zval = node.const_input(2)
     if xval is not None and sval is not None and (zval is not None or not node.has_input(2)):
@@ -289,7 +340,7 @@ def dequantize_linear(ctx: LowerContext, node: Node) -> Any:
 def dequantize_linear_v19(ctx: LowerContext, node: Node) -> Any:
     """Opset 19+: float8 inputs; 21 block_size and 4/16-bit types; 25 output_dtype.
 
-    MIL: as opset 10.  Limits: float8/float4/float6/int2 inputs are unsupported.
+    MIL: as opset 10; float8/float4 inputs are a mul.  Limits: float6 inputs.
     """
     return dequantize(ctx, node)
 
