@@ -28,7 +28,9 @@ from pipeline.parity import ParityReport
 log = logging.getLogger(__name__)
 
 #: The stages :func:`export` reports to its ``progress`` callback, in order.
-EXPORT_STAGES = ("reference", "export", "rewrite", "simplify", "validate", "write")
+#: ``check`` (checker, shape inference) and ``parity`` (onnxruntime vs PyTorch) were one stage,
+#: ``validate``, before; ``reference`` (the PyTorch run) and ``parity`` exist only for the proof.
+EXPORT_STAGES = ("reference", "export", "rewrite", "simplify", "check", "parity", "write")
 
 
 def _as_tuple(example_inputs: Any) -> tuple[torch.Tensor, ...]:
@@ -255,8 +257,8 @@ def _export(rec: Recorder, model: Any, example_inputs: Any, out_path: str | Path
     keep.save("00_exported", onnx_model)
 
     def judge(model_: onnx.ModelProto, stage: str) -> ParityReport:
-        checked = validate.check(model_, stage)
-        return validate.parity(checked, feeds, expected, atol=atol, rtol=rtol)
+        checked, data = validate.check_serialized(model_, stage)
+        return validate.parity(checked, feeds, expected, atol=atol, rtol=rtol, serialized=data)
 
     if bisect_rewrites:
         with rec.stage("bisect-baseline"):
@@ -288,9 +290,10 @@ def _export(rec: Recorder, model: Any, example_inputs: Any, out_path: str | Path
                 )
 
         records: list[dict[str, Any]] = []
+        watch = after_each if keep.dir is not None or bisect_rewrites else None  # else: no copies
         if rewrites:
             onnx_model, records = passes.run(
-                onnx_model, select=select_rewrites, disable=disable_rewrites, after_each=after_each,
+                onnx_model, select=select_rewrites, disable=disable_rewrites, after_each=watch,
             )
         source_info.ensure_node_names(onnx_model)
         st["passes"] = len(records)
@@ -307,14 +310,19 @@ def _export(rec: Recorder, model: Any, example_inputs: Any, out_path: str | Path
     rec.graph("simplified", onnx_model)
     keep.save("03_simplified", onnx_model)
 
+    with rec.stage("check"):
+        onnx_model, serialized = validate.check_serialized(onnx_model, "final")
     parity: ParityReport | None = None
-    with rec.stage("validate") as st:
-        onnx_model = validate.check(onnx_model, "final")
+    with rec.stage("parity") as st:
+        st["skipped"] = not check_parity
         if check_parity:
-            parity = validate.parity(onnx_model, feeds, expected, atol=atol, rtol=rtol)
+            parity = validate.parity(
+                onnx_model, feeds, expected, atol=atol, rtol=rtol, serialized=serialized,
+            )
             rec.data["parity"] = parity.to_dict()
             st["ok"] = parity.ok
             validate.require(parity, f"final ({outcome.exporter} export)")
+    del serialized
     rec.graph("final", onnx_model)
 
     path: Path | None = None

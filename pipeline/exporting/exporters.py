@@ -7,6 +7,9 @@
   TorchScript symbolics were validated at.  It is run with ``verbose=True`` (stdout silenced),
   the only way it keeps each node's source stack in ``doc_string``.
 
+The dynamo exporter runs under :func:`torchlib_cache.cached_registry`: torch's torchlib registry
+(~2 s a call) is built once per process and opset, each export getting its own copy.
+
 Both read the project's symbolics (``symbolics.translation_table`` / ``register_legacy``).  When
 the dynamo exporter fails and fallback is allowed, the TorchScript exporter runs after a visible
 warning and :class:`ExportOutcome` records which one produced the model and why.
@@ -30,6 +33,7 @@ import onnx
 import torch
 
 from pipeline.errors import ExportError
+from pipeline.exporting import torchlib_cache
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,11 @@ EXPORTERS = (DYNAMO, TORCHSCRIPT)
 DEFAULT_OPSET = {DYNAMO: 18, TORCHSCRIPT: 17}
 #: The legacy exporter has no symbolics above this opset (torch.onnx._constants).
 TORCHSCRIPT_MAX_OPSET = 20
+#: Run onnxscript's optimizer inside the dynamo exporter.  Measured off (issue 7): our rewrites and
+#: onnxsim then do the same work slower (bert, resnet18, mobilenet_v2: the optimizer's 0.2-0.8 s
+#: comes back as extra rewrite + simplify time) and leave more nodes (bert 74 vs 70 final nodes;
+#: Constant nodes the optimizer lifts to initializers stay in face_seg and log10_atan2).
+DYNAMO_OPTIMIZE = True
 
 
 @dataclasses.dataclass
@@ -181,11 +190,14 @@ def _run_dynamo(model: Any, args: tuple[torch.Tensor, ...], opset: int,
     dynamic_shapes = None
     if dynamic and not isinstance(model, torch.export.ExportedProgram):
         dynamic_shapes = tuple(dict(dynamic[n]) if n in dynamic else None for n in input_names)
-    program = torch.onnx.export(
-        model, args, dynamo=True, verbose=False, opset_version=opset,
-        input_names=list(input_names), output_names=list(output_names) if output_names else None,
-        dynamic_shapes=dynamic_shapes, custom_translation_table=table or None, optimize=True,
-    )
+    with torchlib_cache.cached_registry():
+        program = torch.onnx.export(
+            model, args, dynamo=True, verbose=False, opset_version=opset,
+            input_names=list(input_names),
+            output_names=list(output_names) if output_names else None,
+            dynamic_shapes=dynamic_shapes, custom_translation_table=table or None,
+            optimize=DYNAMO_OPTIMIZE,
+        )
     if program is None:
         raise ExportError("export: the dynamo exporter returned no program")
     names = [getattr(op, "__name__", str(op)) for op in table]

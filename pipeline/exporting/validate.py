@@ -39,21 +39,36 @@ def check(model: onnx.ModelProto, stage: str) -> onnx.ModelProto:
     Raises:
         ValidationError: naming the stage whose model was rejected.
     """
+    return check_serialized(model, stage)[0]
+
+
+def check_serialized(model: onnx.ModelProto, stage: str) -> tuple[onnx.ModelProto, bytes]:
+    """:func:`check`, also returning ``model`` serialized (reuse it for onnxruntime).
+
+    The model is serialized once: the checker reads those bytes, then one strict, type-checking
+    shape inference both completes ``check_model(full_check=True)`` (which runs exactly that
+    inference and discards it) and yields the ``value_info`` returned.
+
+    Raises:
+        ValidationError: naming the stage whose model was rejected.
+    """
     standard = {"", "ai.onnx", "ai.onnx.ml"}
     custom = any(n.domain not in standard for n in model.graph.node)
+    data = model.SerializeToString()
     try:
-        onnx.checker.check_model(model, full_check=not custom)
+        onnx.checker.check_model(data)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ValidationError(
             f"validate: onnx.checker rejected the {stage} model: {_first_line(exc)}; keep the "
             "graphs with --keep-intermediates to inspect it"
         ) from exc
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=not custom)
+        inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=not custom)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
         raise ValidationError(
             f"validate: shape inference failed on the {stage} model: {_first_line(exc)}"
         ) from exc
+    return inferred, data
 
 
 def flatten_outputs(value: Any) -> list[np.ndarray]:
@@ -70,8 +85,11 @@ def torch_outputs(module: Any, args: Sequence[torch.Tensor]) -> list[np.ndarray]
         return flatten_outputs(module(*args))
 
 
-def ort_session(model: onnx.ModelProto) -> Any:
-    """An onnxruntime CPU session (single thread: deterministic, and kind to shared machines)."""
+def ort_session(model: onnx.ModelProto, serialized: bytes | None = None) -> Any:
+    """An onnxruntime CPU session (single thread: deterministic, and kind to shared machines).
+
+    ``serialized``: ``model`` already serialized (or the same graph without value_info).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -80,7 +98,8 @@ def ort_session(model: onnx.ModelProto) -> Any:
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            serialized if serialized is not None else model.SerializeToString(), options,
+            providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ValidationError(
@@ -88,9 +107,10 @@ def ort_session(model: onnx.ModelProto) -> Any:
         ) from exc
 
 
-def run_ort(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_ort(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
+            serialized: bytes | None = None) -> dict[str, np.ndarray]:
     """Outputs of ``model`` in onnxruntime, keyed by graph output name."""
-    session = ort_session(model)
+    session = ort_session(model, serialized)
     wanted = [i.name for i in session.get_inputs()]
     missing = [n for n in wanted if n not in feeds]
     if missing:
@@ -124,10 +144,11 @@ def parity(
     atol: float = DEFAULT_ATOL,
     rtol: float = DEFAULT_RTOL,
     candidate: str = "onnxruntime",
+    serialized: bytes | None = None,
 ) -> ParityReport:
-    """Compare onnxruntime's outputs with PyTorch's, per output."""
+    """Compare onnxruntime's outputs with PyTorch's, per output (``serialized``: see ort_session)."""
     want = expected_by_name(model, expected)
-    got = run_ort(model, feeds)
+    got = run_ort(model, feeds, serialized)
     report = compare(got, want, atol=atol, rtol=rtol, reference="pytorch", candidate=candidate)
     for row in report.outputs:
         log.debug("%s", row.line())
