@@ -76,7 +76,7 @@ def _fingerprint(registration: Any) -> tuple[int, int]:
     registry = _onnxscript_registry()
     scripted = 0
     if registry is not None:
-        for _, entry in registry.items():
+        for entry in registry.values():
             scripted += len(getattr(entry, "overloads", ())) + len(getattr(entry, "complex", ()))
     own = getattr(registration, "_torchlib_registry", None)
     listing = getattr(own, "get_torchlib_ops", None)  # imports torch's own ops on first call

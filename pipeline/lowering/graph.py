@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from pipeline.errors import LoweringError, PipelineError, UnsupportedOpError
 from pipeline.lowering import model_interface
 from pipeline.lowering.context import LowerContext, NodeRecord, TargetTooLow
+from pipeline.lowering.empty_inputs import fold_empty_inputs
 from pipeline.lowering.interface import IOAdapter
 from pipeline.lowering.node import Node
 from pipeline.lowering.registry import HANDLERS
@@ -204,6 +205,7 @@ def build_program(model: onnx.ModelProto, target: int, *, options: dict[str, Any
     """
     opsets = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
     ctx = LowerContext(opsets, target, options=options)
+    model = fold_empty_inputs(model, (options or {}).get("shapes"))
     graph = model.graph
     adapter = IOAdapter.from_graph(graph, options or {})
     prog = Program()

@@ -90,13 +90,19 @@ def _superseded_nodes(graph: onnx.GraphProto, opsets: dict[str, int]) -> list[on
     return found
 
 
+#: Ops whose shape inference reads an omitted attribute with another default than the schema's
+#: (onnx 1.23: STFT reads onesided as 0, the schema says 1, and rejects a correct output shape).
+_DEFAULT_BLIND_INFERENCE = {"STFT"}
+
+
 def _fill_function_defaults(graph: onnx.GraphProto, opsets: dict[str, int]) -> list[tuple[onnx.NodeProto, int]]:
     """Spell out omitted defaulted attributes of function ops (``graph`` and its subgraphs).
 
     onnx's checker infers a function op's shapes through its body, where an omitted attribute
     leaves a ``Constant <value_ints = @axes>`` empty and fails (MeanVarianceNormalization without
     axes); the spec says an omitted attribute takes its default, so writing it out is the same
-    model.  Returns (node, number of attributes appended) for :func:`_check` to undo.
+    model.  Ops in ``_DEFAULT_BLIND_INFERENCE`` get the same treatment.  Returns (node, number of
+    attributes appended) for :func:`_check` to undo.
     """
     filled = []
     for node in graph.node:
@@ -110,7 +116,8 @@ def _fill_function_defaults(graph: onnx.GraphProto, opsets: dict[str, int]) -> l
             schema = onnx.defs.get_schema(node.op_type, opsets[domain], domain)
         except onnx.defs.SchemaError:
             continue
-        if not (getattr(schema, "has_function", False) or getattr(schema, "has_context_dependent_function", False)):
+        function = getattr(schema, "has_function", False) or getattr(schema, "has_context_dependent_function", False)
+        if not function and node.op_type not in _DEFAULT_BLIND_INFERENCE:
             continue
         given = {a.name for a in node.attribute}
         added = [spec.default_value for name, spec in schema.attributes.items()

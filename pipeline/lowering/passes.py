@@ -110,7 +110,7 @@ def run_passes(prog: Any, names: Sequence[str]) -> None:
             ) from exc
     try:
         prog.validate(check_essential_scope=True)
-    except Exception as exc:  # noqa: BLE001 - MIL validation raises ValueError/AssertionError
+    except Exception as exc:
         raise LoweringError(
             f"lower: the program is invalid after coremltools' passes ({', '.join(names[-3:])}, ...): "
             f"{type(exc).__name__}: {exc}. Report it with the ONNX file"
@@ -136,7 +136,7 @@ def build_mlprogram(prog: Any, number: int, precision: str, classifier: Any = No
     run_passes(prog, pass_names(precision, program_op_types(prog)))
     try:
         prog._check_early_error_out_for_invalid_program()
-    except Exception as exc:  # noqa: BLE001 - coremltools raises ValueError here
+    except Exception as exc:
         raise LoweringError(f"lower: Core ML cannot hold the program: {exc}") from exc
     weights = tempfile.TemporaryDirectory()
     try:
@@ -157,4 +157,4 @@ def build_mlprogram(prog: Any, number: int, precision: str, classifier: Any = No
     return _record_build_metadata(mlmodel, "milinternal")
 
 
-__all__ = ["backend_passes", "NEEDS", "build_mlprogram", "main_passes", "pass_names", "program_op_types", "run_passes"]
+__all__ = ["NEEDS", "backend_passes", "build_mlprogram", "main_passes", "pass_names", "program_op_types", "run_passes"]

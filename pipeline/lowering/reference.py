@@ -24,6 +24,9 @@ def run_onnxruntime(
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes
         raise ValidationError(f"onnxruntime cannot load the model: {str(exc).splitlines()[0][:200]}") from None
     names = list(outputs) if outputs is not None else [o.name for o in sess.get_outputs()]
+    from pipeline.lowering.empty_inputs import empty_feeds
+
+    feeds = {**empty_feeds(model.graph), **feeds}  # empty inputs are not Core ML inputs: fill them in
     wanted = {i.name for i in sess.get_inputs()}
     result = sess.run(names, {k: v for k, v in feeds.items() if k in wanted})
     return dict(zip(names, (np.asarray(r) for r in result)))

@@ -1,18 +1,10 @@
 """Node tests of the default-run subset that fail today, each with its reason."""
 
 XFAILS: dict[str, str] = {
-    "test_attention_23_boolmask_fullymasked_row_nan_robustness": (
-        "a query row whose keys are all masked gives NaN (softmax of all -inf); the current spec "
-        "asks for a zero row"
-    ),
     "test_optional_get_element_optional_sequence": (
         "the model input is an optional sequence; Core ML model inputs are tensors"
     ),
-    "test_reshape_allowzero_reordered": "the input is an empty tensor; Core ML has no empty tensors",
-    "test_stft": (
-        "onnx 1.23's own shape inference rejects this test model (STFT onesided default with a "
-        "window), so the loader's full check refuses it"
-    ),
+    "test_reshape_allowzero_reordered": "the output is an empty tensor (shape [3, 4, 0]); Core ML has no empty tensors",
     "test_sequence_insert_at_back": "the model input is a sequence; Core ML model inputs are tensors",
     "test_split_to_sequence_1": "the model output is a sequence; Core ML model outputs are tensors",
     "test_maxunpool_export_with_output_shape": (

@@ -21,7 +21,7 @@ def qkv3(hq: int = HQ, hkv: int = HQ) -> list[np.ndarray]:
 
 
 BOOL_MASK = rand(S, L, dtype=np.bool_, seed=7)
-BOOL_MASK[:, 0] = True  # no fully masked rows (the spec zeroes them; see the module limits)
+BOOL_MASK[:, 0] = True  # no fully masked rows here (those are the REFERENCE cases below)
 FLOAT_MASK = rand(B, 1, S, L, seed=8)
 PAST = [rand(B, HQ, 2, E, seed=9), rand(B, HQ, 2, E, seed=10)]
 
@@ -80,23 +80,72 @@ def test_attention(case: Case) -> None:
     check(case)
 
 
-def test_nonpad_kv_seqlen_is_unsupported() -> None:
+def _reference_case(inputs: list[np.ndarray | None], attrs: dict, opset: int, const: tuple[int, ...] = (),
+                    n_outputs: int = 1) -> tuple:
+    """A one-node Attention model checked by onnx, its feeds, and onnx's reference outputs.
+
+    nonpad_kv_seqlen and the fully-masked-row rule are newer than onnxruntime's kernels, so
+    these cases use onnx.reference as the expected side."""
     import onnx
-    from onnx import TensorProto as T
     from onnx import helper
+    from onnx.reference import ReferenceEvaluator
 
-    from pipeline.errors import UnsupportedOpError
-    from pipeline.lowering import lower
-
-    shape = [B, HQ, S, E]
-    node = helper.make_node("Attention", ["q", "k", "v", "", "", "", "n"], ["y"])
-    graph = helper.make_graph(
-        [node], "g",
-        [helper.make_tensor_value_info(n, T.FLOAT, shape) for n in "qkv"] + [helper.make_tensor_value_info("n", T.INT64, [B])],
-        [helper.make_tensor_value_info("y", T.FLOAT, shape)],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 24)])
+    names, graph_inputs, inits, feeds = [], [], [], {}
+    for i, arr in enumerate(inputs):
+        if arr is None:
+            names.append("")
+            continue
+        names.append(f"in{i}")
+        if i in const:
+            inits.append(onnx.numpy_helper.from_array(arr, f"in{i}"))
+        else:
+            graph_inputs.append(helper.make_tensor_value_info(f"in{i}", helper.np_dtype_to_tensor_dtype(arr.dtype), arr.shape))
+            feeds[f"in{i}"] = arr
+    outs = [f"out{i}" for i in range(n_outputs)]
+    node = helper.make_node("Attention", names, outs, **attrs)
+    probe = helper.make_model(helper.make_graph([node], "g", graph_inputs, [helper.make_empty_tensor_value_info(o) for o in outs], inits),
+                              opset_imports=[helper.make_opsetid("", opset)])
+    probe.ir_version = 10
+    expected = ReferenceEvaluator(probe).run(None, feeds)
+    typed = [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(e.dtype), e.shape) for o, e in zip(outs, expected)]
+    model = helper.make_model(helper.make_graph([node], "g", graph_inputs, typed, inits), opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 10
-    onnx.checker.check_model(model)
-    with pytest.raises(UnsupportedOpError, match="nonpad_kv_seqlen"):
-        lower(model, verify=False)
+    onnx.checker.check_model(model, full_check=True)
+    return model, feeds, dict(zip(outs, expected))
+
+
+NONPAD = np.array([3, 5], np.int64)
+ROW_MASKED = BOOL_MASK.copy()
+ROW_MASKED[1, :] = False  # query row 1 attends no key: the spec gives it a zero row
+FLOAT_ROW_MASKED = np.where(ROW_MASKED, 0.5, -np.inf).astype(np.float32)
+
+REFERENCE = [
+    (qkv(s=2) + [None, None, None, NONPAD], {"is_causal": 1}, 24, (), "nonpad-causal-run-time"),
+    (qkv(s=2) + [None, None, None, NONPAD], {"is_causal": 1}, 24, (6,), "nonpad-causal-const"),
+    (qkv() + [BOOL_MASK, None, None, NONPAD], {}, 24, (), "nonpad-bool-mask"),
+    (qkv() + [FLOAT_MASK, None, None, NONPAD], {"is_causal": 1}, 24, (), "nonpad-float-mask-causal"),
+    (qkv(hkv=HKV, dtype=F16) + [None, None, None, NONPAD], {"is_causal": 1}, 24, (), "nonpad-gqa-fp16"),
+    (qkv(s=2) + [None, None, None, NONPAD], {"left_window_size": 1, "right_window_size": 0}, 25, (), "nonpad-window"),
+    (qkv() + [ROW_MASKED], {}, 24, (), "masked-row-bool-run-time"),
+    (qkv() + [ROW_MASKED], {}, 24, (3,), "masked-row-bool-const"),
+    (qkv() + [FLOAT_ROW_MASKED], {}, 24, (), "masked-row-float-run-time"),
+    (qkv() + [ROW_MASKED, None, None], {"qk_matmul_output_mode": 3}, 24, (), "masked-row-mode3"),
+]
+
+
+@pytest.mark.parametrize("target", ["iOS16", "iOS18"])
+@pytest.mark.parametrize("inputs,attrs,opset,const,case_id", REFERENCE, ids=[r[-1] for r in REFERENCE])
+def test_attention_against_onnx_reference(inputs: list, attrs: dict, opset: int, const: tuple, case_id: str,
+                                          target: str) -> None:
+    from pipeline.lowering import lower
+    from pipeline.parity import compare
+    from tests.lowering.support import tolerance_for
+
+    n_outputs = 4 if attrs.get("qk_matmul_output_mode") is not None else 1
+    model, feeds, expected = _reference_case(inputs, attrs, opset, const, n_outputs)
+    actual = lower(model, target=target, verify=False).predict(feeds)
+    for name, exp in expected.items():
+        atol, rtol = tolerance_for(exp.dtype)
+        assert not np.isnan(actual[name]).any(), f"{case_id}: NaN in {name}"
+        report = compare({name: actual[name]}, {name: exp}, atol=atol, rtol=rtol)
+        assert report.ok, f"{case_id}:\n{report.summary()}"

@@ -192,7 +192,23 @@ SCAN_CASES = [
     Case("Scan", [rand(3), rand(4, 3), rand(3, 4, seed=3)],
          {"body": scan_body(True), "num_scan_inputs": 2, "scan_input_axes": [0, 1],
           "scan_output_axes": [1], "scan_output_directions": [1]}, n_outputs=2, opset=16, id="Scan-two-inputs-out-axis"),
+    # Scan 8: a leading batch axis on states and scan inputs, optional sequence_lens, directions.
+    Case("Scan", [None, rand(2, 3), rand(2, 5, 3)], {"body": scan_body(), "num_scan_inputs": 1}, n_outputs=2,
+         opset=8, id="Scan8-batch"),
+    Case("Scan", [np.array([4, 4], np.int64), rand(2, 3), rand(2, 4, 3), rand(2, 4, 3, seed=3)],
+         {"body": scan_body(True), "num_scan_inputs": 2, "directions": [1, 0]}, n_outputs=2, opset=8,
+         const_inputs=(0,), id="Scan8-lens-directions"),
 ]
+
+
+def test_scan8_short_sequence_lens_is_unsupported() -> None:
+    from pipeline.errors import UnsupportedOpError
+    from tests.lowering.support import make_model
+
+    model, _ = make_model(Case("Scan", [np.array([5, 3], np.int64), rand(2, 3), rand(2, 5, 3)],
+                               {"body": scan_body(), "num_scan_inputs": 1}, n_outputs=2, opset=8, const_inputs=(0,)))
+    with pytest.raises(UnsupportedOpError, match="sequence_lens"):
+        lower(model, verify=False)
 
 
 @pytest.mark.parametrize("case", IF_CASES + LOOP_CASES, ids=str)

@@ -54,6 +54,7 @@ def _model(rule: str, t: int, past: bool, decay_width: int, beta_width: int, dty
     ("gated_delta", 5, True, HKV, 1, np.float32),
     ("gated_delta", 1, True, HKV * DK, HKV, np.float32),
     ("gated_delta", 3, True, HKV, HKV, np.float16),
+    ("gated_delta", 4, False, HKV * DK, HKV, np.float16),  # no past: the state starts in fp32
 ])
 def test_linear_attention(rule: str, t: int, past: bool, decay_width: int, beta_width: int, dtype: type) -> None:
     model, feeds = _model(rule, t, past, decay_width, beta_width, dtype)

@@ -76,7 +76,7 @@ def _attention() -> onnx.ModelProto:
         helper.make_node("Mul", ["ln", "e1"], ["m"]),
         helper.make_node("Mul", ["m", "half"], ["y"]),
     ]
-    scalar = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    scalar = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)
     inits = [_init("wq", 8, 8), _init("wk", 8, 8), _init("wv", 8, 8), _init("g", 8), _init("b", 8),
              scalar("scale", 8**0.5), scalar("sqrt2", 2**0.5), scalar("one", 1.0), scalar("half", 0.5)]
     return _model(nodes, [helper.make_tensor_value_info("x", T.FLOAT, [1, 6, 8])],

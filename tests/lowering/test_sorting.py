@@ -38,6 +38,13 @@ CASES = [
          id="CumSum-int64"),
     Case("CumSum", [rand(3, 5, dtype=I32, low=-9, high=9), np.array(0, I32)], {"reverse": 1}, opset=14,
          const_inputs=(1,), id="CumSum-int32-reverse"),
+    # A constant x is folded at conversion time (coremltools cannot fold an exclusive cumsum).
+    Case("CumSum", [rand(5, dtype=I32, low=-9, high=9), np.array(0, I32)], {"exclusive": 1}, opset=14,
+         const_inputs=(0, 1), id="CumSum-const-exclusive"),
+    Case("CumSum", [rand(2, 3, 4), np.array(1, I64)], {"exclusive": 1, "reverse": 1}, opset=14,
+         const_inputs=(0, 1), id="CumSum-const-exclusive-reverse"),
+    Case("CumSum", [rand(3, 4), np.array(-1, I64)], {"reverse": 1}, opset=14, const_inputs=(0, 1),
+         id="CumSum-const-reverse"),
 ]
 
 

@@ -16,6 +16,7 @@ def grid(n: int, h: int, w: int, spread: float = 1.2, dtype=np.float32) -> np.nd
 
 
 X = rand(2, 3, 5, 6)
+X3D = rand(2, 2, 3, 4, 5)
 THETA2 = (np.array([[[1.0, 0.2, 0.1], [-0.1, 0.9, 0.0]]], np.float32) + rand(2, 2, 3, low=-0.2, high=0.2))
 THETA3 = np.eye(3, 4, dtype=np.float32)[None] + rand(1, 3, 4, low=-0.2, high=0.2)
 
@@ -29,6 +30,25 @@ CASES = [
     Case("GridSample", [X, grid(2, 3, 3, spread=3.5)], {"mode": "linear", "padding_mode": "reflection"}, opset=20,
          id="GridSample-20-reflection-far"),
     Case("GridSample", [X.astype(F16), grid(2, 4, 4, dtype=F16)], {"mode": "linear", "align_corners": 1}, opset=20),
+    # Bicubic and volumetric sampling: one gather of all taps (grid_sample_gather.py).
+    *[
+        Case("GridSample", [X, grid(2, 4, 7, spread=spread)], {"mode": mode, "padding_mode": pad, "align_corners": ac},
+             opset=opset, id=f"GridSample-{opset}-{mode}-{pad}-{ac}-spread{spread}")
+        for opset, mode in ((16, "bicubic"), (20, "cubic"))
+        for pad in ("zeros", "border", "reflection")
+        for ac in (0, 1)
+        for spread in ((1.2, 3.5) if opset == 20 else (1.2,))
+    ],
+    *[
+        Case("GridSample", [X3D, rand(2, 3, 4, 2, 3, low=-spread, high=spread, seed=9)],
+             {"mode": mode, "padding_mode": pad, "align_corners": ac}, opset=20,
+             id=f"GridSample-5d-{mode}-{pad}-{ac}-spread{spread}")
+        for mode in ("linear", "nearest")
+        for pad in ("zeros", "border", "reflection")
+        for ac in (0, 1)
+        for spread in (1.1, 3.5)
+    ],
+    Case("GridSample", [X.astype(F16), grid(2, 4, 4, dtype=F16)], {"mode": "cubic"}, opset=20, id="GridSample-cubic-fp16"),
     Case("AffineGrid", [THETA2, np.array([2, 3, 4, 5], I64)], {"align_corners": 0}, opset=20, const_inputs=(1,)),
     Case("AffineGrid", [THETA2, np.array([2, 3, 4, 5], I64)], {"align_corners": 1}, opset=20, const_inputs=(1,)),
     Case("AffineGrid", [THETA3, np.array([1, 1, 3, 4, 2], I64)], {}, opset=20, const_inputs=(1,)),

@@ -4,14 +4,13 @@ Attention.  From iOS18 MIL has ``scaled_dot_product_attention`` (softmax(Q K^T /
 mask) V), which Core ML fuses on the Neural Engine; it is used when the node's semantics fit it
 (no softcap, no qk_matmul_output, default softmax precision); a non-default ``scale`` is folded
 into Q by one multiply.  Otherwise the composite is the textbook one (mul, matmul, [tanh softcap],
-mask, softmax, matmul): matmul and softmax are Neural Engine ops.  Masks known at conversion
-time (causal, sliding windows, constant attn_mask) fold into one constant.
+mask, softmax, matmul): matmul and softmax are Neural Engine ops.  Masks (attention_masks.py)
+known at conversion time fold into one constant; fully masked query rows give zero rows.
 
 Spec changes read: Attention 23 (q/k/v 3-D or 4-D, attn_mask bool/float, past_key/past_value,
 is_causal bottom-right aligned, scale, softcap, GQA, softmax_precision, qk_matmul_output_mode),
 24 (nonpad_kv_seqlen), 25 (left/right_window_size); RotaryEmbedding 23.
-Limits: nonpad_kv_seqlen is unsupported; a query row whose keys are all masked gives NaN here
-where the spec (since the fully-masked-row guard) gives 0; 3-D inputs need static batch and
+Limits: 3-D inputs need static batch and
 sequence sizes; GQA needs a static head count.  is_causal follows the spec (query i attends
 key j <= i + past length); onnxruntime aligns to (total keys - queries) instead, which agrees
 whenever the new keys are as many as the queries (KV-cache decoding).
@@ -29,6 +28,7 @@ from onnx import TensorProto
 from pipeline.errors import UnsupportedOpError
 from pipeline.lowering.context import LowerContext
 from pipeline.lowering.node import Node
+from pipeline.lowering.ops.attention_masks import apply_guard, apply_mask, build_mask
 from pipeline.lowering.registry import composite_op
 
 log = logging.getLogger(__name__)
@@ -57,86 +57,6 @@ def _repeat_heads(ctx: LowerContext, x: Any, groups: int) -> Any:
     return ctx.mb.reshape(x=x, shape=[b, h * groups, length, d])
 
 
-def _position_mask(node: Node, q_len: int, kv_len: int, past: int) -> np.ndarray | None:
-    """The allowed (q, kv) positions from is_causal and the sliding windows (opset 25), or None."""
-    causal = bool(node.attrs.get("is_causal", 0))
-    left = int(node.attrs.get("left_window_size", -1))
-    right = int(node.attrs.get("right_window_size", -1))
-    if not causal and left < 0 and right < 0:
-        return None
-    diff = (np.arange(q_len)[:, None] + past) - np.arange(kv_len)[None, :]
-    allowed = np.ones((q_len, kv_len), bool)
-    if causal:
-        allowed &= diff >= 0
-    if left >= 0:
-        allowed &= diff <= left
-    if right >= 0:
-        allowed &= -diff <= right
-    return allowed
-
-
-def _pad_mask(ctx: LowerContext, node: Node, mask: Any, kv_len: int) -> Any:
-    """A mask shorter than the key length is padded with False / -inf (spec)."""
-    dims = list(mask.shape)
-    short = kv_len - int(dims[-1])
-    if short <= 0:
-        return mask
-    dims = _static(node, mask, "a short attn_mask")
-    dtype = ctx.np_dtype(mask)
-    fill = np.zeros(dims[:-1] + [short], dtype) if dtype == np.bool_ else np.full(dims[:-1] + [short], -np.inf, dtype)
-    val = ctx.value_of(mask)
-    if val is not None:
-        return ctx.const(np.concatenate([val, fill], axis=-1))
-    return ctx.mb.concat(values=[mask, ctx.const(fill)], axis=-1)
-
-
-def _masks(ctx: LowerContext, node: Node, dtype: np.dtype, q_len: int, kv_len: int, past: int) -> tuple[np.ndarray | None, Any]:
-    """(constant additive bias or None, run-time mask or None) for the scores."""
-    allowed = _position_mask(node, q_len, kv_len, past)
-    bias = None if allowed is None else np.where(allowed, 0, -np.inf).astype(dtype)
-    mask = node.input(3)
-    if mask is None:
-        return bias, None
-    mdtype = ctx.np_dtype(mask)
-    if mdtype != np.bool_ and mdtype.kind != "f":
-        raise UnsupportedOpError(f"lower: {node.describe()}: an integer attn_mask is not bool or float; cast it first")
-    mask = _pad_mask(ctx, node, mask, kv_len)
-    mval = ctx.value_of(mask)
-    if mval is not None:
-        add = np.where(mval, 0, -np.inf).astype(dtype) if mval.dtype == np.bool_ else mval.astype(dtype)
-        return (add if bias is None else add + bias), None
-    if mdtype != np.bool_ and mdtype != dtype:
-        mask = ctx.cast(mask, dtype)
-    return bias, mask
-
-
-def _apply_masks(ctx: LowerContext, scores: Any, bias: np.ndarray | None, mask: Any) -> Any:
-    dtype = ctx.np_dtype(scores)
-    if mask is not None:
-        if ctx.np_dtype(mask) == np.bool_:
-            scores = ctx.mb.select(cond=mask, a=scores, b=dtype.type(-np.inf))
-        else:
-            scores = ctx.mb.add(x=scores, y=mask)
-    if bias is not None:
-        scores = ctx.mb.add(x=scores, y=ctx.const(bias))
-    return scores
-
-
-def _sdpa_mask(ctx: LowerContext, bias: np.ndarray | None, mask: Any) -> Any:
-    """One mask for MIL scaled_dot_product_attention (bool where possible)."""
-    if mask is None:
-        if bias is None:
-            return None
-        return ctx.const(np.isfinite(bias)) if np.all((bias == 0) | np.isneginf(bias)) else ctx.const(bias)
-    if bias is None:
-        return mask
-    if ctx.np_dtype(mask) == np.bool_ and np.all((bias == 0) | np.isneginf(bias)):
-        return ctx.mb.logical_and(x=mask, y=ctx.const(np.isfinite(bias)))
-    if ctx.np_dtype(mask) == np.bool_:
-        mask = ctx.mb.select(cond=mask, a=np.zeros((), bias.dtype), b=bias.dtype.type(-np.inf))
-    return ctx.mb.add(x=mask, y=ctx.const(bias))
-
-
 def _softmax_dtype(node: Node, dtype: np.dtype) -> np.dtype:
     precision = int(node.attrs.get("softmax_precision", 0) or 0)
     if precision in (0,):
@@ -156,8 +76,6 @@ def attention(ctx: LowerContext, node: Node) -> Any:
     select/add, softmax, matmul; reshape/transpose for 3-D inputs, concat for the cache,
     expand_dims/tile/reshape for GQA.  Limits: see the module docstring.
     """
-    if node.has_input(6):
-        raise UnsupportedOpError(f"lower: {node.describe()}: nonpad_kv_seqlen is not supported; drop the static cache padding")
     q, k, v = node.input(0), node.input(1), node.input(2)
     three_d = q.rank == 3
     if three_d:
@@ -182,17 +100,16 @@ def attention(ctx: LowerContext, node: Node) -> Any:
     scale = node.attrs.get("scale")
     scale = 1.0 / math.sqrt(head) if scale is None else float(scale)
     softcap = float(node.attrs.get("softcap", 0.0) or 0.0)
-    bias, mask = _masks(ctx, node, dtype, q_len, kv_len, past)
+    masks = build_mask(ctx, node, dtype, q_len, kv_len, past)
     wants_qk = len(node.output_names) > 3 and bool(node.output_names[3])
     sm_dtype = _softmax_dtype(node, dtype)
     if ctx.target >= 18 and softcap == 0 and not wants_qk and sm_dtype == dtype:
         if not math.isclose(scale * math.sqrt(head), 1.0, rel_tol=1e-7):
             q = ctx.mb.mul(x=q, y=dtype.type(scale * math.sqrt(head)))
         kwargs: dict[str, Any] = {"query": q, "key": keys, "value": values}
-        sdpa_mask = _sdpa_mask(ctx, bias, mask)
-        if sdpa_mask is not None:
-            kwargs["attn_mask"] = sdpa_mask
-        y = ctx.mb.scaled_dot_product_attention(**kwargs)
+        if masks.mask is not None:
+            kwargs["attn_mask"] = masks.mask
+        y = apply_guard(ctx, ctx.mb.scaled_dot_product_attention(**kwargs), masks.guard)
         qk = None
     else:
         scores = ctx.mb.matmul(x=ctx.mb.mul(x=q, y=dtype.type(scale)), y=keys, transpose_y=True)
@@ -202,10 +119,10 @@ def attention(ctx: LowerContext, node: Node) -> Any:
         mode = int(node.attrs.get("qk_matmul_output_mode", 0) or 0)
         if mode == 1:
             qk = scores
-        scores = _apply_masks(ctx, scores, bias, mask)
+        scores = apply_mask(ctx, scores, masks.mask)
         if mode == 2:
             qk = scores
-        weights = ctx.mb.softmax(x=ctx.cast(scores, sm_dtype), axis=-1)
+        weights = apply_guard(ctx, ctx.mb.softmax(x=ctx.cast(scores, sm_dtype), axis=-1), masks.guard)
         weights = ctx.cast(weights, dtype)
         if mode == 3:
             qk = weights

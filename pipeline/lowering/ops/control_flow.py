@@ -9,6 +9,7 @@ context's scope chain.
 * Loop: MIL ``while_loop`` over ``(i, cond, carried..., lists...)``; each scan output is a MIL list
   written at index ``i`` and gathered after the loop (MIL lists are the growable arrays Core ML
   offers; the trip count may be unknown, so a preallocated tensor is not an option).
+* Scan 8: the batch axis is unrolled (one loop per row, then stacked).
 * Scan (opset 9+): the same ``while_loop``; scan inputs are read with ``gather`` at step ``t``
   along their axis (``L-1-t`` for reverse), scan outputs go through lists, then ``reverse`` and
   ``transpose`` for ``scan_output_directions`` / ``scan_output_axes``.
@@ -197,16 +198,53 @@ def scan(ctx: LowerContext, node: Node) -> Any:
 
     Limits: the scan outputs need a declared rank in the body graph.
     """
-    mb = ctx.mb
-    body: onnx.GraphProto = node.attrs["body"]
     m = int(node.attrs["num_scan_inputs"])
     states, xs = list(node.inputs[: len(node.inputs) - m]), list(node.inputs[len(node.inputs) - m :])
-    n = len(states)
+    k = len(node.attrs["body"].output) - len(states)
     in_dirs = list(node.attrs.get("scan_input_directions") or [0] * m)
     in_axes = [a % x.rank for a, x in zip(node.attrs.get("scan_input_axes") or [0] * m, xs)]
-    k = len(body.output) - n
     out_dirs = list(node.attrs.get("scan_output_directions") or [0] * k)
     out_axes = list(node.attrs.get("scan_output_axes") or [0] * k)
+    return _scan_loop(ctx, node, states, xs, in_dirs, in_axes, out_dirs, out_axes)
+
+
+@onnx_op("Scan", since=8)
+def scan_v8(ctx: LowerContext, node: Node) -> Any:
+    """Scan 8: states (B, ...) and scan inputs (B, T, ...) carry a leading batch axis; each batch
+    row is the opset-9 scan over axis 1.  MIL: one while_loop per batch row (static B), stack.
+
+    Limits: static batch size; sequence_lens only when constant and equal to T for every row.
+    """
+    mb = ctx.mb
+    m = int(node.attrs["num_scan_inputs"])
+    lens, states, xs = node.inputs[0], list(node.inputs[1 : len(node.inputs) - m]), list(node.inputs[len(node.inputs) - m :])
+    batch = xs[0].shape[0]
+    if not isinstance(batch, (int, np.integer)):
+        raise UnsupportedOpError(f"lower: {node.describe()}: the batch axis must be static; fix the input shapes")
+    steps = xs[0].shape[1]
+    if lens is not None:
+        val = ctx.value_of(lens)
+        if val is None or not isinstance(steps, (int, np.integer)) or np.any(val != int(steps)):
+            raise UnsupportedOpError(
+                f"lower: {node.describe()}: sequence_lens shorter than the scan length (or run-time) is not "
+                "supported; pad the sequences to one length and drop sequence_lens"
+            )
+    k = len(node.attrs["body"].output) - len(states)
+    dirs = list(node.attrs.get("directions") or [0] * m)
+    rows = []
+    for b in range(int(batch)):
+        row_states = [mb.gather(x=s, indices=np.int32(b), axis=0) for s in states]
+        row_xs = [mb.gather(x=x, indices=np.int32(b), axis=0) for x in xs]
+        rows.append(_scan_loop(ctx, node, row_states, row_xs, dirs, [0] * m, [0] * k, [0] * k))
+    return tuple(mb.stack(values=[row[j] for row in rows], axis=0) for j in range(len(rows[0])))
+
+
+def _scan_loop(ctx: LowerContext, node: Node, states: list[Any], xs: list[Any], in_dirs: list[int],
+               in_axes: list[int], out_dirs: list[int], out_axes: list[int]) -> tuple[Any, ...]:
+    """The opset-9 scan of ``xs`` along ``in_axes`` with carried ``states``: one MIL while_loop."""
+    mb = ctx.mb
+    body: onnx.GraphProto = node.attrs["body"]
+    n = len(states)
     dim = xs[0].shape[in_axes[0]]
     if isinstance(dim, (int, np.integer)):
         length = ctx.const(np.array(int(dim), np.int32))

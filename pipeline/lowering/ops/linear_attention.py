@@ -54,6 +54,7 @@ def linear_attention(ctx: LowerContext, node: Node) -> Any:
     MIL: reshape/transpose/split of q, k, v, decay (exp once), beta; per token mul (decay),
     mul + reduce_sum + sub + mul (delta), mul + add (update); concat of the states, one matmul
     with the queries, mul by scale, transpose + reshape.
+    fp16 inputs are computed in fp32 (casts in and out), as the spec's reference does.
     Limits: static shapes; op count grows with T (unrolled; no chunked form).
     """
     mb = ctx.mb
@@ -84,6 +85,13 @@ def linear_attention(ctx: LowerContext, node: Node) -> Any:
     if t > _LONG_SEQUENCE:
         ctx.warn(f"lower: {node.describe()}: LinearAttention over {t} tokens unrolls to ~{7 * t} MIL ops")
     scale = float(node.attrs.get("scale", 0.0)) or 1.0 / math.sqrt(dk)
+    # The recurrence accumulates over T tokens: fp16 inputs run it in fp32, as the spec's
+    # reference does, and the outputs are cast back.
+    out_dtype = ctx.np_dtype(query)
+    state_dtype = ctx.np_dtype(past) if past is not None else out_dtype
+    query, key, value, past, decay, beta = (
+        None if v is None else ctx.cast(v, np.float32) for v in (query, key, value, past, decay, beta)
+    )
 
     ks = _tokens(ctx, _time_major(ctx, key, b, t, hkv, (dk, 1)), t)  # (1, B, H, dk, 1)
     vs = _tokens(ctx, _time_major(ctx, value, b, t, hkv, (1, dv)), t)  # (1, B, H, 1, dv)
@@ -122,7 +130,5 @@ def linear_attention(ctx: LowerContext, node: Node) -> Any:
     q = mb.mul(x=q, y=ctx.scalar_like(query, scale))
     out = mb.matmul(x=q, y=all_states)  # (T, B, Hkv, group, dv)
     out = mb.reshape(x=mb.transpose(x=out, perm=[1, 0, 2, 3, 4]), shape=np.array([b, t, hq * dv], np.int32))
-    present = mb.squeeze(x=state, axes=[0])
-    if past is not None and ctx.np_dtype(present) != ctx.np_dtype(past):
-        present = ctx.cast(present, ctx.np_dtype(past))
-    return out, present
+    present = ctx.cast(mb.squeeze(x=state, axes=[0]), state_dtype)
+    return ctx.cast(out, out_dtype), present

@@ -65,12 +65,22 @@ def cumsum(ctx: LowerContext, node: Node) -> Any:
     axis = const_ints(node, 1, "axis")
     if axis is None or len(axis) != 1:
         raise UnsupportedOpError(f"lower: {node.describe()}: axis must be a one-element tensor; fix the model")
-    return ctx.mb.cumsum(
-        x=x,
-        axis=normalize_axis(node, axis[0], x.rank),
-        exclusive=bool(node.attr("exclusive", 0)),
-        reverse=bool(node.attr("reverse", 0)),
-    )
+    ax = normalize_axis(node, axis[0], x.rank)
+    exclusive, reverse = bool(node.attr("exclusive", 0)), bool(node.attr("reverse", 0))
+    xval = ctx.value_of(x)
+    if xval is not None:
+        # Folded here: coremltools' own value inference of an exclusive cumsum fails on constants.
+        return ctx.const(_cumsum_value(xval, ax, exclusive, reverse))
+    return ctx.mb.cumsum(x=x, axis=ax, exclusive=exclusive, reverse=reverse)
+
+
+def _cumsum_value(x: np.ndarray, axis: int, exclusive: bool, reverse: bool) -> np.ndarray:
+    """CumSum of a constant with numpy, in x's dtype."""
+    data = np.flip(x, axis) if reverse else x
+    out = np.cumsum(data, axis=axis, dtype=x.dtype)
+    if exclusive:
+        out = np.concatenate([np.zeros_like(np.take(out, [0], axis=axis)), np.delete(out, -1, axis=axis)], axis=axis)
+    return np.flip(out, axis) if reverse else out
 
 
 def _int(ctx: LowerContext, var: Any) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.errors import UnsupportedOpError
 from pipeline.lowering.context import LowerContext
 from pipeline.lowering.node import Node
+from pipeline.lowering.ops.grid_sample_gather import grid_sample_gather
 from pipeline.lowering.registry import composite_op, onnx_op
 
 log = logging.getLogger(__name__)
@@ -54,23 +55,20 @@ def grid_sample(ctx: LowerContext, node: Node) -> Any:
     up, so the pixel coordinates are computed here (fp32, in the spec's order of roundings),
     rounded with MIL round (ties to even) and handed to resample as unnormalized integers, which
     every padding mode then maps exactly as ONNX does (+3-4 elementwise ops on the grid only).
-    Limits: 4-D input only; mode cubic/bicubic has no MIL op.  Needs iOS16 (fp16 grids).
+    Cubic/bicubic and 5-D (volumetric) inputs: one gather of all taps (grid_sample_gather.py).
+    Limits: resample needs iOS16 (fp16 grids).
     """
     x, grid = node.input(0), node.input(1)
     mode = node.attr("mode", "linear")
     padding = node.attr("padding_mode", "zeros")
     align = bool(node.attr("align_corners", 0))
-    if x.rank != 4:
-        raise UnsupportedOpError(
-            f"lower: {node.describe()}: {x.rank}-D input; MIL resample samples 2-D images only (4-D NCHW)"
-        )
-    if mode not in _GRID_MODES:
-        raise UnsupportedOpError(
-            f"lower: {node.describe()}: mode={mode!r} has no MIL equivalent (resample does bilinear and "
-            "nearest). Use mode='bilinear' or register a composite (see README)"
-        )
     if padding not in ("zeros", "border", "reflection"):
         raise UnsupportedOpError(f"lower: {node.describe()}: padding_mode={padding!r} is unknown; fix the model")
+    if mode not in (*_GRID_MODES, "cubic", "bicubic"):
+        raise UnsupportedOpError(f"lower: {node.describe()}: mode={mode!r} is unknown; fix the model")
+    if x.rank != 4 or mode in ("cubic", "bicubic"):
+        gather_mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+        return grid_sample_gather(ctx, node, x, grid, gather_mode, padding, align)
     ctx.require_target(16, "GridSample lowers to resample, whose fp16 coordinates need iOS16")
     mil_padding = {"zeros": "constant", "border": "border"}.get(padding, "reflection" if align else "symmetric")
     coords_mode = "normalized_minus_one_to_one"
