@@ -1,12 +1,14 @@
 """Model zoo benchmark: ours against coremltools' PyTorch frontend and onnxsim, side by side.
 
-For every model of :data:`zoo_models.ZOO` (random weights, no downloads), three paths, each in
+For every model of :data:`zoo_models.ZOO` (random weights, no downloads), four paths, each in
 its own subprocess with a time limit (:mod:`zoo_paths`):
 
 1. ours, ``pipeline.convert`` end to end, our executor's output against PyTorch;
 2. coremltools' PyTorch frontend (trace, or ``torch.export`` when that fails), our executor's
    run of its MIL against PyTorch;
-3. onnxsim's ``export_coreml`` on the ONNX file our stage one wrote, against onnxruntime.
+3. onnxsim's ``export_coreml`` on the ONNX file our stage one wrote, against onnxruntime;
+4. ``ours_ts``: path 1 with ``--exporter torchscript`` (the legacy exporter, which like Apple's
+   frontend starts from a trace) instead of the default dynamo exporter, for the time figures.
 
 Figures per path: success, first line of a failure, seconds per stage, peak RSS, non-const MIL
 ops, max abs/rel error.  Writes ``zoo.md`` (tables and summary), ``zoo.json`` and two PNGs
@@ -53,6 +55,8 @@ def run_model(name: str, folder: Path, timeout: float, paths: tuple[str, ...],
     onnx_path = str(folder / f"{name}.onnx")
     skipped = dict(NOT_MEASURED)
     row["ours"] = isolated(zoo_paths.ours, (name, onnx_path), timeout) if "ours" in paths else skipped
+    row["ours_ts"] = (isolated(zoo_paths.ours, (name, str(folder / f"{name}.ts.onnx"), "torchscript"), timeout)
+                      if "ours_ts" in paths else skipped)
     row["apple"] = isolated(zoo_paths.apple, (name,), timeout) if "apple" in paths else skipped
     if "onnxsim" not in paths:
         row["onnxsim"] = skipped
@@ -106,7 +110,7 @@ def merge(files: list[Path], out: Path, plots: bool) -> int:
         for row in data["rows"]:
             old = by_name.setdefault(row["model"], row)
             for kind in zoo_report.PATHS:  # a later run's cell wins unless it was not measured
-                if row[kind].get("error") != NOT_MEASURED["error"]:
+                if kind in row and row[kind].get("error") != NOT_MEASURED["error"]:
                     old[kind] = row[kind]
     order = {e.name: k for k, e in enumerate(zoo_models.ZOO)}
     rows = sorted(by_name.values(), key=lambda r: order.get(r["model"], len(order)))
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", help="comma-separated subset of: "
                         + ", ".join(e.name for e in zoo_models.ZOO))
     parser.add_argument("--paths", default=",".join(zoo_report.PATHS),
-                        help="comma-separated subset of ours,apple,onnxsim (default: all)")
+                        help="comma-separated subset of ours,ours_ts,apple,onnxsim (default: all)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per path and model")
     parser.add_argument("--out", type=Path, default=HERE / "zoo-out", help="output folder")
     parser.add_argument("--in-process", action="store_true",

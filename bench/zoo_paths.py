@@ -37,7 +37,9 @@ def warm_imports() -> None:
     import onnxscript.function_libs.torch_lib.ops  # noqa: F401  (the dynamo exporter's op library)
     import onnxsim  # noqa: F401
     import torch.export
-    import torch.onnx  # noqa: F401
+    import torch.export._trace  # torch.export's capture, imported on first use
+    import torch.onnx
+    import torch.onnx._internal.exporter._core  # noqa: F401  (the dynamo exporter)
 
     import pipeline.api
     import pipeline.executor
@@ -93,8 +95,9 @@ def _run_program(program: Any, arrays: list[np.ndarray], names: list[str] | None
     return [result[var.name] for var in main.outputs]
 
 
-def ours(name: str, onnx_path: str) -> dict[str, Any]:
-    """``pipeline.convert`` end to end; also saves the example feeds next to the ONNX file."""
+def ours(name: str, onnx_path: str, exporter: str | None = None) -> dict[str, Any]:
+    """``pipeline.convert`` end to end (``exporter``: stage one's, default dynamo); also saves
+    the example feeds next to the ONNX file."""
     import torch
     import zoo_models
     from _measure import mil_op_count
@@ -105,7 +108,8 @@ def ours(name: str, onnx_path: str) -> dict[str, Any]:
     model, inputs = zoo_models.entry(name).build()
     start = time.perf_counter()
     try:
-        result = pipeline.convert(model, inputs, onnx_path=onnx_path, lower_target=TARGET)
+        extra = {"export_exporter": exporter} if exporter else {}
+        result = pipeline.convert(model, inputs, onnx_path=onnx_path, lower_target=TARGET, **extra)
     finally:
         _save_feeds(onnx_path, inputs)
     total = time.perf_counter() - start

@@ -1,6 +1,7 @@
 """Tables, summary lines and plots of ``bench/zoo.py`` from its rows.
 
-A row is ``{"model", "family", "note", "ours": cell, "apple": cell, "onnxsim": cell}``; a cell
+A row is ``{"model", "family", "note", "ours": cell, "ours_ts": cell, "apple": cell, "onnxsim":
+cell}`` (``ours_ts``: ours with the TorchScript exporter instead of the default dynamo); a cell
 is what :mod:`zoo_paths` returned plus ``wall_s`` and ``peak_mb`` (see :mod:`_measure`), or
 ``{"error": first line}``.  Times: ``convert_s`` is PyTorch (ours, Apple) or ONNX (onnxsim) to
 ``MLModel``, without the parity runs; ``stage2_s`` is ONNX (ours) / TorchScript (Apple) to
@@ -13,9 +14,18 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-PATHS = ("ours", "apple", "onnxsim")
-LABELS = {"ours": "ours", "apple": "coremltools frontend", "onnxsim": "onnxsim export_coreml"}
-COLORS = {"ours": "#1f77b4", "apple": "#7f7f7f", "onnxsim": "#ff7f0e"}
+PATHS = ("ours", "ours_ts", "apple", "onnxsim")
+#: The paths of the main table's triple columns (ours_ts gets a column of its own).
+MAIN = ("ours", "apple", "onnxsim")
+LABELS = {"ours": "ours", "ours_ts": "ours, --exporter torchscript", "apple": "coremltools frontend",
+          "onnxsim": "onnxsim export_coreml"}
+COLORS = {"ours": "#1f77b4", "ours_ts": "#9ecae1", "apple": "#7f7f7f", "onnxsim": "#ff7f0e"}
+NOT_MEASURED = {"error": "not measured"}
+
+
+def cell(row: dict[str, Any], path: str) -> dict[str, Any]:
+    """The row's cell for ``path`` (rows of older runs may lack a path)."""
+    return row.get(path) or NOT_MEASURED
 
 
 def converted(cell: dict[str, Any]) -> bool:
@@ -41,7 +51,7 @@ def _num(cell: dict[str, Any], key: str, fmt: str) -> str:
 
 
 def _triple(row: dict[str, Any], key: str, fmt: str) -> str:
-    return " / ".join(_num(row[p], key, fmt) for p in PATHS)
+    return " / ".join(_num(cell(row, p), key, fmt) for p in MAIN)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -49,16 +59,18 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| model | ours | Apple | onnxsim | convert s (ours / Apple / onnxsim) | MIL ops "
         "(ours / Apple / onnxsim) | peak MB (ours / Apple / onnxsim) | max abs err "
-        "(ours / Apple / onnxsim) | max abs output |"
+        "(ours / Apple / onnxsim) | max abs output | ours, TorchScript exporter: status, s, ops |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        peak = " / ".join(f"{row[p]['peak_mb']:.0f}" if "peak_mb" in row[p] else "-" for p in PATHS)
+        peak = " / ".join(f"{cell(row, p)['peak_mb']:.0f}" if "peak_mb" in cell(row, p) else "-" for p in MAIN)
+        ts = cell(row, "ours_ts")
         lines.append(
             f"| {row['model']} | {status(row['ours'])} | {status(row['apple'])} | "
             f"{status(row['onnxsim'])} | {_triple(row, 'convert_s', '.2f')} | "
             f"{_triple(row, 'ops', 'd')} | {peak} | {_triple(row, 'max_abs', '.2g')} | "
-            f"{_num(row['ours'], 'ref_max', '.2g')} |"
+            f"{_num(row['ours'], 'ref_max', '.2g')} | {status(ts)}, {_num(ts, 'convert_s', '.2f')}, "
+            f"{_num(ts, 'ops', 'd')} |"
         )
     return "\n".join(lines)
 
@@ -68,9 +80,9 @@ def stage_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| model | path | stages (s) | subprocess wall s |", "|---|---|---|---|"]
     for row in rows:
         for path in PATHS:
-            cell = row[path]
-            stages = ", ".join(f"{k} {v:.2f}" for k, v in cell.get("stages", {}).items()) or "-"
-            wall = f"{cell['wall_s']:.1f}" if "wall_s" in cell else "-"
+            one = cell(row, path)
+            stages = ", ".join(f"{k} {v:.2f}" for k, v in one.get("stages", {}).items()) or "-"
+            wall = f"{one['wall_s']:.1f}" if "wall_s" in one else "-"
             lines.append(f"| {row['model']} | {path} | {stages} | {wall} |")
     return "\n".join(lines)
 
@@ -80,18 +92,18 @@ def failures(rows: list[dict[str, Any]]) -> str:
     lines = []
     for row in rows:
         for path in PATHS:
-            cell = row[path]
-            if verified(cell):
+            one = cell(row, path)
+            if verified(one) or one is NOT_MEASURED:
                 continue
-            why = cell.get("error") or cell.get("parity_note", "parity failed")
-            extra = f" (trace failed first: {cell['trace_error']})" if cell.get("trace_error") else ""
+            why = one.get("error") or one.get("parity_note", "parity failed")
+            extra = f" (trace failed first: {one['trace_error']})" if one.get("trace_error") else ""
             lines.append(f"- {row['model']} [{path}]: {why}{extra}")
     return "\n".join(lines) or "- none"
 
 
-def _ratio(rows: list[dict[str, Any]], peer: str, key: str) -> tuple[float | None, int]:
-    ratios = [r["ours"][key] / r[peer][key] for r in rows
-              if converted(r["ours"]) and converted(r[peer]) and r[peer].get(key, 0) > 0]
+def _ratio(rows: list[dict[str, Any]], peer: str, key: str, mine: str = "ours") -> tuple[float | None, int]:
+    pairs = [(cell(r, mine), cell(r, peer)) for r in rows]
+    ratios = [a[key] / b[key] for a, b in pairs if converted(a) and converted(b) and b.get(key, 0) > 0]
     return (statistics.median(ratios) if ratios else None), len(ratios)
 
 
@@ -100,14 +112,18 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
     n = len(rows)
     out = []
     for path in PATHS:
-        conv = sum(converted(r[path]) for r in rows)
-        ver = sum(verified(r[path]) for r in rows)
+        conv = sum(converted(cell(r, path)) for r in rows)
+        ver = sum(verified(cell(r, path)) for r in rows)
         out.append(f"{LABELS[path]}: converted {conv}/{n}, verified {ver}/{n}")
     apple_ratio, apple_n = _ratio(rows, "apple", "convert_s")
+    ts_ratio, ts_n = _ratio(rows, "apple", "convert_s", mine="ours_ts")
     sim_ratio, sim_n = _ratio(rows, "onnxsim", "stage2_s")
     if apple_ratio is not None:
         out.append(f"median conversion time ours/coremltools (PyTorch -> MLModel): "
                    f"{apple_ratio:.2f}x over {apple_n} models (target <= 1.0)")
+    if ts_ratio is not None:
+        out.append(f"median conversion time ours with --exporter torchscript/coremltools: "
+                   f"{ts_ratio:.2f}x over {ts_n} models")
     if sim_ratio is not None:
         out.append(f"median conversion time ours/onnxsim (ONNX -> MLModel, same file): "
                    f"{sim_ratio:.2f}x over {sim_n} models")
@@ -150,21 +166,23 @@ def _bars(rows: list[dict[str, Any]], key: str, fmt: str, xlabel: str, title: st
     import matplotlib.pyplot as plt
 
     names = [r["model"] for r in rows]
-    height = 0.27
-    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.62 * len(rows)))
-    values = [r[p][key] for r in rows for p in PATHS if converted(r[p]) and r[p].get(key)]
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.8 * len(rows)))
+    paths = [p for p in PATHS if any(converted(cell(r, p)) for r in rows)]
+    height = 0.8 / max(len(paths), 1)
+    values = [cell(r, p)[key] for r in rows for p in paths if converted(cell(r, p)) and cell(r, p).get(key)]
     floor = min(values) / 2 if values else 0.1
-    for k, p in enumerate(PATHS):
-        ys = [i + (k - 1) * height for i in range(len(rows))]
-        xs = [r[p][key] if converted(r[p]) and r[p].get(key) else 0 for r in rows]
+    for k, p in enumerate(paths):
+        ys = [i + (k - (len(paths) - 1) / 2) * height for i in range(len(rows))]
+        cells = [cell(r, p) for r in rows]
+        xs = [c[key] if converted(c) and c.get(key) else 0 for c in cells]
         ax.barh(ys, xs, height=height, color=COLORS[p], label=LABELS[p])
-        for y, r in zip(ys, rows):
-            if not converted(r[p]):
-                ax.text(floor * 1.05, y, f"{p}: {status(r[p])}", va="center", fontsize=7,
+        for y, c in zip(ys, cells):
+            if not converted(c):
+                ax.text(floor * 1.05, y, f"{p}: {status(c)}", va="center", fontsize=7,
                         color=COLORS[p])
             else:
-                mark = "" if verified(r[p]) else "  parity ✗"
-                ax.text(r[p][key] * 1.04, y, f"{r[p][key]:{fmt}}{mark}", va="center", fontsize=7,
+                mark = "" if verified(c) else "  parity ✗"
+                ax.text(c[key] * 1.04, y, f"{c[key]:{fmt}}{mark}", va="center", fontsize=7,
                         color="red" if mark else "black")
     ax.set_xscale("log")
     top = max(values) if values else 1.0
@@ -175,7 +193,7 @@ def _bars(rows: list[dict[str, Any]], key: str, fmt: str, xlabel: str, title: st
     ax.set_xlabel(xlabel)
     ax.set_title(title, pad=24)
     ax.grid(axis="x", which="both", alpha=0.3)
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, fontsize=9, frameon=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, fontsize=9, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
