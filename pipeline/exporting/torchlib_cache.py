@@ -196,7 +196,7 @@ def _decompositions_cached() -> Iterator[None]:
         yield
         return
     stock = getattr(current, "_pipeline_stock", current)
-    _decomp.create_onnx_friendly_decomposition_table = _memoized_decompositions(stock)
+    _decomp.create_onnx_friendly_decomposition_table = _memoized_decompositions(stock)  # type: ignore[assignment]  # same call signature
     try:
         yield
     finally:
