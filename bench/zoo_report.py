@@ -112,6 +112,8 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
     n = len(rows)
     out = []
     for path in PATHS:
+        if path not in MAIN and not any(path in r for r in rows):
+            continue  # an optional path no row measured
         conv = sum(converted(cell(r, path)) for r in rows)
         ver = sum(verified(cell(r, path)) for r in rows)
         out.append(f"{LABELS[path]}: converted {conv}/{n}, verified {ver}/{n}")

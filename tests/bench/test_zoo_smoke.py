@@ -75,3 +75,17 @@ def test_summary_counts_ratios_and_op_excess() -> None:
     assert lines[7].endswith("verifies but ours does not: c")  # onnxsim verifies c
     assert lines[8].startswith("ours does not verify 1 model(s)")
     assert zoo_report.status(rows[2]["apple"]) == "parity"
+
+
+def test_summary_reports_the_torchscript_path_when_measured() -> None:
+    rows = [
+        {"model": "a", "ours": _cell(10, 2.0), "ours_ts": _cell(10, 0.5), "apple": _cell(12, 4.0),
+         "onnxsim": _cell(9, 1.0)},
+        {"model": "b", "ours": _cell(5, 3.0), "ours_ts": {"error": "RuntimeError: x"},
+         "apple": _cell(5, 1.0), "onnxsim": _cell(5, 1.0)},
+    ]
+    lines = zoo_report.summary(rows)
+    assert lines[1] == "ours, --exporter torchscript: converted 1/2, verified 1/2"
+    ts = next(line for line in lines if "--exporter torchscript/coremltools" in line)
+    assert "0.12x over 1 models" in ts  # only model a: 0.5 / 4.0
+    assert "ours, TorchScript exporter" in zoo_report.table(rows)
