@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,17 @@ from pipeline.executor.kernels.tensor_transformation import ints
 
 log = logging.getLogger(__name__)
 
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """A float32 torch view of ``a`` (no copy when it already is contiguous float32).
+
+    Weights come read-only from the model's memory-mapped blobs; torch warns on wrapping a
+    read-only array although the convolution only reads it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
 def spatial_pads(
     pad_type: str,
@@ -88,14 +100,14 @@ def _conv(
         dl,
         ints(pad) if pad is not None else None,
     )
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    xt = _tensor(x)
     # Symmetric padding goes to the conv itself: F.pad + padding=0 is ~3x slower (oneDNN).
     symmetric = all(before == after for before, after in pads)
     if not symmetric:
         xt = F.pad(xt, _torch_pad(pads))
     conv_pad = [before for before, _ in pads] if symmetric else 0
-    wt = torch.from_numpy(np.ascontiguousarray(weight, dtype=np.float32))
-    bt = None if bias is None else torch.from_numpy(np.ascontiguousarray(bias, dtype=np.float32))
+    wt = _tensor(weight)
+    bt = None if bias is None else _tensor(bias)
     fn = (F.conv1d, F.conv2d, F.conv3d)[nsp - 1]
     with torch.no_grad():
         y = fn(xt, wt, bt, stride=st, padding=conv_pad, dilation=dl, groups=int(groups))
