@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from coremltools.converters.mil import Builder as mb
 
-from pipeline.lowering.cleanup_util import all_blocks, sole_use
+from pipeline.lowering.cleanup_util import ops_of_type, sole_use
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +39,21 @@ def _scalar_scale(var: Any, block: Any) -> tuple[Any, np.ndarray] | None:
 def fold_matmul_scales(program: Any) -> int:
     """matmul(a*s, b*t) -> matmul(a*(s*t), b) for scalar constants s, t; returns ops saved."""
     saved = 0
-    for func in program.functions.values():
-        for block in all_blocks(func):
-            for op in list(block.operations):
-                if op.op_type != "matmul":
-                    continue
-                left, right = op.inputs["x"], op.inputs["y"]
-                lhs, rhs = _scalar_scale(left, block), _scalar_scale(right, block)
-                if lhs is None or rhs is None or left is right:
-                    continue
-                (a, s), (b, t) = lhs, rhs
-                if s.dtype != t.dtype:
-                    continue
-                scale = (s.astype(np.float64) * t.astype(np.float64)).astype(s.dtype).reshape(s.shape)
-                with block, mb.set_before_op(op):
-                    scaled = mb.mul(x=a, y=scale, name=f"{left.name}__folded")
-                block.replace_uses_of_var_after_op(anchor_op=scaled.op, old_var=left, new_var=scaled)
-                block.replace_uses_of_var_after_op(anchor_op=right.op, old_var=right, new_var=b)
-                block.remove_ops([left.op, right.op])
-                saved += 1
+    for block, op in ops_of_type(program, "matmul"):
+        left, right = op.inputs["x"], op.inputs["y"]
+        lhs, rhs = _scalar_scale(left, block), _scalar_scale(right, block)
+        if lhs is None or rhs is None or left is right:
+            continue
+        (a, s), (b, t) = lhs, rhs
+        if s.dtype != t.dtype:
+            continue
+        scale = (s.astype(np.float64) * t.astype(np.float64)).astype(s.dtype).reshape(s.shape)
+        with block, mb.set_before_op(op):
+            scaled = mb.mul(x=a, y=scale, name=f"{left.name}__folded")
+        block.replace_uses_of_var_after_op(anchor_op=scaled.op, old_var=left, new_var=scaled)
+        block.replace_uses_of_var_after_op(anchor_op=right.op, old_var=right, new_var=b)
+        block.remove_ops([left.op, right.op])
+        saved += 1
     if saved:
         log.debug("fold_matmul_scales saved %d ops", saved)
     return saved
@@ -77,26 +73,22 @@ def _unmasked_scores(var: Any) -> bool:
 def drop_softmax_nan_guards(program: Any) -> int:
     """select(p != p, 0, p) -> p for p = softmax(unmasked scores); returns ops saved."""
     saved = 0
-    for func in program.functions.values():
-        for block in all_blocks(func):
-            for op in list(block.operations):
-                if op.op_type != "select":
-                    continue
-                cond, zero, p = op.inputs["cond"], op.inputs["a"], op.inputs["b"]
-                test = cond.op
-                if test is None or test.op_type != "not_equal" or test.inputs["x"] is not p \
-                        or test.inputs["y"] is not p or not sole_use(cond, block):
-                    continue
-                if zero.val is None or np.any(np.asarray(zero.val) != 0) or np.size(zero.val) != 1:
-                    continue
-                if p.op is None or p.op.op_type != "softmax" or not _unmasked_scores(p.op.inputs["x"]):
-                    continue
-                out = op.outputs[0]
-                if any(v is out for v in block.outputs) or out.shape != p.shape:
-                    continue
-                block.replace_uses_of_var_after_op(anchor_op=op, old_var=out, new_var=p)
-                block.remove_ops([op, test])
-                saved += 2
+    for block, op in ops_of_type(program, "select"):
+        cond, zero, p = op.inputs["cond"], op.inputs["a"], op.inputs["b"]
+        test = cond.op
+        if test is None or test.op_type != "not_equal" or test.inputs["x"] is not p \
+                or test.inputs["y"] is not p or not sole_use(cond, block):
+            continue
+        if zero.val is None or np.any(np.asarray(zero.val) != 0) or np.size(zero.val) != 1:
+            continue
+        if p.op is None or p.op.op_type != "softmax" or not _unmasked_scores(p.op.inputs["x"]):
+            continue
+        out = op.outputs[0]
+        if any(v is out for v in block.outputs) or out.shape != p.shape:
+            continue
+        block.replace_uses_of_var_after_op(anchor_op=op, old_var=out, new_var=p)
+        block.remove_ops([op, test])
+        saved += 2
     if saved:
         log.debug("drop_softmax_nan_guards saved %d ops", saved)
     return saved

@@ -13,7 +13,7 @@ from typing import Any
 
 from coremltools.converters.mil import Builder as mb
 
-from pipeline.lowering.cleanup_util import all_blocks, sole_use, static_shape_of
+from pipeline.lowering.cleanup_util import program_blocks, sole_use, static_shape_of
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +42,28 @@ def _row_chain(start: Any, block: Any) -> tuple[list[Any], Any] | None:
 def unflatten_linear_chains(program: Any) -> int:
     """reshape(x, (P, K)) -> row-wise ops -> reshape((..., M)) becomes the ops on x; ops saved."""
     saved = 0
-    for func in program.functions.values():
-        for block in all_blocks(func):
-            removed: set[int] = set()
-            for op in list(block.operations):
-                if op.op_type != "reshape" or id(op) in removed:
-                    continue
-                x, flat = op.inputs["x"], op.outputs[0]
-                in_shape, flat_shape = static_shape_of(x), static_shape_of(flat)
-                if in_shape is None or flat_shape is None or len(in_shape) < 3 or len(flat_shape) != 2:
-                    continue
-                lead = in_shape[:-1]
-                if flat_shape != (int(_prod(lead)), in_shape[-1]):
-                    continue
-                found = _row_chain(flat, block)
-                if found is None or not any(o.op_type == "linear" for o in found[0]):
-                    continue
-                chain, tail = found
-                out = tail.outputs[0]
-                out_shape, last = static_shape_of(out), static_shape_of(chain[-1].outputs[0])
-                if out_shape is None or last is None or out_shape != lead + (last[-1],):
-                    continue
-                removed.update(id(o) for o in (op, *chain, tail))
-                saved += _rebuild(block, op, chain, tail, x)
+    for block in program_blocks(program):
+        removed: set[int] = set()
+        for op in list(block.operations):
+            if op.op_type != "reshape" or id(op) in removed:
+                continue
+            x, flat = op.inputs["x"], op.outputs[0]
+            in_shape, flat_shape = static_shape_of(x), static_shape_of(flat)
+            if in_shape is None or flat_shape is None or len(in_shape) < 3 or len(flat_shape) != 2:
+                continue
+            lead = in_shape[:-1]
+            if flat_shape != (int(_prod(lead)), in_shape[-1]):
+                continue
+            found = _row_chain(flat, block)
+            if found is None or not any(o.op_type == "linear" for o in found[0]):
+                continue
+            chain, tail = found
+            out = tail.outputs[0]
+            out_shape, last = static_shape_of(out), static_shape_of(chain[-1].outputs[0])
+            if out_shape is None or last is None or out_shape != lead + (last[-1],):
+                continue
+            removed.update(id(o) for o in (op, *chain, tail))
+            saved += _rebuild(block, op, chain, tail, x)
     if saved:
         log.debug("unflatten_linear_chains saved %d ops", saved)
     return saved

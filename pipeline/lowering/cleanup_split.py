@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from coremltools.converters.mil import Builder as mb
 
-from pipeline.lowering.cleanup_util import all_blocks, static_shape_of
+from pipeline.lowering.cleanup_util import program_blocks, static_shape_of
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +55,19 @@ def _range_on_axis(op: Any, shape: tuple[int, ...]) -> tuple[int, int, int] | No
 def split_tiling_slices(program: Any) -> int:
     """slice_by_index pieces tiling an axis -> one split; returns ops saved."""
     saved = 0
-    for func in program.functions.values():
-        for block in all_blocks(func):
-            order = {id(op): i for i, op in enumerate(block.operations)}
-            groups: dict[tuple[int, int], list[tuple[int, int, Any]]] = defaultdict(list)
-            for op in block.operations:
-                if op.op_type != "slice_by_index":
-                    continue
-                shape = static_shape_of(op.inputs["x"])
-                found = _range_on_axis(op, shape) if shape else None
-                if found is not None:
-                    axis, start, stop = found
-                    groups[(id(op.inputs["x"]), axis)].append((start, stop, op))
-            for (_, axis), pieces in groups.items():
-                saved += _replace(block, axis, pieces, order)
+    for block in program_blocks(program):
+        order = {id(op): i for i, op in enumerate(block.operations)}
+        groups: dict[tuple[int, int], list[tuple[int, int, Any]]] = defaultdict(list)
+        for op in block.operations:
+            if op.op_type != "slice_by_index":
+                continue
+            shape = static_shape_of(op.inputs["x"])
+            found = _range_on_axis(op, shape) if shape else None
+            if found is not None:
+                axis, start, stop = found
+                groups[(id(op.inputs["x"]), axis)].append((start, stop, op))
+        for (_, axis), pieces in groups.items():
+            saved += _replace(block, axis, pieces, order)
     if saved:
         log.debug("split_tiling_slices saved %d ops", saved)
     return saved

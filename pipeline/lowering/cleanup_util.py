@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from coremltools.converters.mil.mil.types.symbolic import any_symbolic
@@ -14,6 +15,21 @@ def all_blocks(block: Any) -> list[Any]:
         for inner in op.blocks:
             found.extend(all_blocks(inner))
     return found
+
+
+def program_blocks(program: Any) -> Iterator[Any]:
+    """Every block of every function of ``program``, nested blocks included."""
+    for func in program.functions.values():
+        yield from all_blocks(func)
+
+
+def ops_of_type(program: Any, op_type: str) -> Iterator[tuple[Any, Any]]:
+    """(block, op) for each ``op_type`` op; each block's ops are listed before any is yielded,
+    so a pass may rewrite the block while iterating."""
+    for block in program_blocks(program):
+        for op in list(block.operations):
+            if op.op_type == op_type:
+                yield block, op
 
 
 def sole_use(var: Any, block: Any) -> bool:

@@ -35,27 +35,22 @@ def _static_shape(vi: onnx.ValueInfoProto) -> list[int] | None:
     return [int(d.dim_value) for d in dims]
 
 
-def empty_input_names(graph: onnx.GraphProto, shapes: Mapping[str, Any] | None = None) -> list[str]:
-    """The graph inputs (not initializers) whose static shape has a zero dimension."""
+def empty_feeds(graph: onnx.GraphProto, shapes: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """The one possible value of each graph input (not initializer) whose shape has a zero dimension.
+
+    ``shapes`` overrides declared shapes (the lowering's ``shapes`` option); the same values feed
+    onnxruntime (where the ONNX model still declares the input) and the folding below.
+    """
     init = {i.name for i in graph.initializer}
     shapes = shapes or {}
-    names = []
+    feeds = {}
     for vi in graph.input:
         if vi.name in init:
             continue
         shape = list(shapes[vi.name]) if vi.name in shapes else _static_shape(vi)
         if shape is not None and 0 in shape:
-            names.append(vi.name)
-    return names
-
-
-def empty_feeds(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    """The one possible value of each empty input (for running the ONNX model with onnxruntime)."""
-    by_name = {vi.name: vi for vi in graph.input}
-    feeds = {}
-    for name in empty_input_names(graph):
-        shape = _static_shape(by_name[name]) or []
-        feeds[name] = np.zeros(shape, helper.tensor_dtype_to_np_dtype(by_name[name].type.tensor_type.elem_type))
+            dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
+            feeds[vi.name] = np.zeros([int(d) for d in shape], dtype)
     return feeds
 
 
@@ -81,15 +76,12 @@ def fold_empty_inputs(model: onnx.ModelProto, shapes: Mapping[str, Any] | None =
         UnsupportedTypeError: an empty value reaches a graph output or a node with run-time inputs.
     """
     graph = model.graph
-    empty = empty_input_names(graph, shapes)
-    if not empty:
+    empty_values = empty_feeds(graph, shapes)
+    if not empty_values:
         return model
-    by_name = {vi.name: vi for vi in graph.input}
+    empty = list(empty_values)
     values: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for name in empty:
-        elem = by_name[name].type.tensor_type.elem_type
-        shape = list(shapes[name]) if shapes and name in shapes else _static_shape(by_name[name]) or []
-        values[name] = np.zeros([int(d) for d in shape], helper.tensor_dtype_to_np_dtype(elem))
+    values.update(empty_values)
     derived = set(empty)  # values computed from an empty input: folded, or else an error
     folded: list[onnx.NodeProto] = []
     kept: list[onnx.NodeProto] = []

@@ -56,17 +56,9 @@ NEEDS: dict[str, frozenset[str]] = {
 
 def program_op_types(prog: Any) -> set[str]:
     """Every op type in ``prog``, nested blocks (cond, while_loop bodies) included."""
-    found: set[str] = set()
+    from pipeline.lowering.cleanup_util import program_blocks
 
-    def walk(block: Any) -> None:
-        for op in block.operations:
-            found.add(op.op_type)
-            for inner in op.blocks:
-                walk(inner)
-
-    for func in prog.functions.values():
-        walk(func)
-    return found
+    return {op.op_type for block in program_blocks(prog) for op in block.operations}
 
 
 def main_passes(precision: str, op_types: set[str] | None = None) -> list[str]:

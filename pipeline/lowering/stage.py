@@ -337,20 +337,19 @@ def _convert(prog: Any, number: int, backend: str, precision: str, classifier: A
         raise LoweringError(f"lower: unknown backend {backend!r}; choose mlprogram or neuralnetwork")
     if precision not in TOLERANCES:
         raise LoweringError(f"lower: unknown precision {precision!r}; choose fp32 or fp16")
-    kwargs: dict[str, Any] = {
-        "convert_to": backend,
-        "minimum_deployment_target": getattr(ct.target, f"iOS{number}"),
-    }
-    if classifier is not None:
-        kwargs["classifier_config"] = classifier
-    if backend == "mlprogram":
-        from pipeline.lowering.passes import build_mlprogram
-
-        # Our lean pass run, validated once, and coremltools' MIL backend (pipeline.lowering.passes).
-        return build_mlprogram(prog, number, precision, classifier)
     try:
+        if backend == "mlprogram":
+            from pipeline.lowering.passes import build_mlprogram
+
+            # coremltools' passes validated once, then its MIL backend (pipeline.lowering.passes).
+            return build_mlprogram(prog, number, precision, classifier)
+        kwargs: dict[str, Any] = {"convert_to": backend, "minimum_deployment_target": getattr(ct.target, f"iOS{number}")}
+        if classifier is not None:
+            kwargs["classifier_config"] = classifier
         return ct.convert(prog, **kwargs)
-    except Exception as exc:  # coremltools raises plain exceptions from its passes
+    except LoweringError:
+        raise
+    except Exception as exc:  # coremltools raises plain exceptions from its passes and backends
         raise LoweringError(f"lower: coremltools could not finish the program: {type(exc).__name__}: {exc}") from exc
 
 
