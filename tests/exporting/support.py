@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper
 from torch import nn
 
 #: Parity tolerance per dtype for ONNX Runtime vs PyTorch (the issue's bar: 1e-5 abs for float32).
@@ -16,6 +18,17 @@ TOLERANCES: dict[np.dtype, dict[str, float]] = {
 def tol(dtype: np.dtype | str = "float32") -> dict[str, float]:
     """atol/rtol for a dtype."""
     return TOLERANCES[np.dtype(dtype)]
+
+
+def relu_neg_model() -> onnx.ModelProto:
+    """ONNX x -> Relu -> h -> Neg -> y on float [2, 3], opset 18 (h: one inferred value_info)."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["h"], name="relu"),
+         helper.make_node("Neg", ["h"], ["y"], name="neg")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
 class Tiny(nn.Module):

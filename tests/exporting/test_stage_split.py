@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 import pipeline
 from pipeline.errors import ValidationError
 from pipeline.exporting import validate
-from tests.exporting.support import tiny, tol
+from tests.exporting.support import relu_neg_model, tiny, tol
 
 
 def _stages(report: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -41,13 +41,7 @@ def test_parity_stage_skipped_without_parity() -> None:
 
 
 def test_check_serialized_returns_the_input_bytes() -> None:
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["h"], name="relu"),
-         helper.make_node("Neg", ["h"], ["y"], name="neg")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = relu_neg_model()
     checked, data = validate.check_serialized(model, "test")
     assert onnx.load_from_string(data) == model
     assert [v.name for v in checked.graph.value_info] == ["h"]

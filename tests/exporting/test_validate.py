@@ -9,6 +9,7 @@ from onnx import TensorProto, helper
 
 from pipeline.errors import ParityError, ValidationError
 from pipeline.exporting import validate
+from tests.exporting.support import relu_neg_model
 
 
 def _relu_model() -> onnx.ModelProto:
@@ -24,13 +25,7 @@ X = np.array([[-1.0, 0.5, 2.0], [3.0, -0.25, 0.0]], dtype=np.float32)
 
 
 def test_check_returns_inferred_model() -> None:
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["h"], name="relu"),
-         helper.make_node("Neg", ["h"], ["y"], name="neg")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = relu_neg_model()
     checked = validate.check(model, "test")
     (info,) = checked.graph.value_info
     assert info.name == "h" and [d.dim_value for d in info.type.tensor_type.shape.dim] == [2, 3]

@@ -86,9 +86,8 @@ def test_dropout_training_rejected() -> None:
         lower(model, target="iOS16", verify=False)
 
 
-@pytest.mark.parametrize("opset", [15, 18])
-def test_optional_roundtrip(opset: int) -> None:
-    """Optional(x) -> OptionalHasElement, OptionalGetElement -> Relu."""
+def _optional_roundtrip_graph() -> tuple[list[onnx.NodeProto], list[onnx.ValueInfoProto]]:
+    """Optional(x) -> OptionalHasElement (has), OptionalGetElement -> Relu (y)."""
     nodes = [
         helper.make_node("Optional", ["x"], ["opt"]),
         helper.make_node("OptionalHasElement", ["opt"], ["has"]),
@@ -97,20 +96,20 @@ def test_optional_roundtrip(opset: int) -> None:
     ]
     outputs = [helper.make_tensor_value_info("has", TensorProto.BOOL, []),
                helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])]
+    return nodes, outputs
+
+
+@pytest.mark.parametrize("opset", [15, 18])
+def test_optional_roundtrip(opset: int) -> None:
+    """Optional(x) -> OptionalHasElement, OptionalGetElement -> Relu."""
+    nodes, outputs = _optional_roundtrip_graph()
     _compare(_model(nodes, outputs, opset, X), {"x": X})
 
 
 def test_optional_roundtrip_opset28() -> None:
     """Opset 28: onnxruntime 1.32 has no kernels and onnx's evaluator returns a list from
     OptionalGetElement, so numpy states the expected values: has = true, y = relu(x)."""
-    nodes = [
-        helper.make_node("Optional", ["x"], ["opt"]),
-        helper.make_node("OptionalHasElement", ["opt"], ["has"]),
-        helper.make_node("OptionalGetElement", ["opt"], ["got"]),
-        helper.make_node("Relu", ["got"], ["y"]),
-    ]
-    outputs = [helper.make_tensor_value_info("has", TensorProto.BOOL, []),
-               helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])]
+    nodes, outputs = _optional_roundtrip_graph()
     actual = lower(_model(nodes, outputs, 28, X), target="iOS16", verify=False).predict({"x": X})
     assert actual["has"].dtype == np.bool_ and bool(actual["has"])
     np.testing.assert_array_equal(actual["y"], np.maximum(X, 0))
