@@ -1,4 +1,5 @@
-"""The lean coremltools pass run (pipeline.lowering.passes) against coremltools' default pipeline.
+"""Our run of coremltools' passes (pipeline.lowering.passes: pruned, validated once) against
+``ct.convert``'s default pipeline.
 
 Reference: the same lowered program finished by ``ct.convert``'s default pipeline (op histogram),
 and onnxruntime (numbers, through our executor).
@@ -126,20 +127,19 @@ def _default_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_lean_pipeline_matches_default_ops_and_onnxruntime(name: str, precision: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_our_pass_run_matches_default_ops_and_onnxruntime(name: str, precision: str, monkeypatch: pytest.MonkeyPatch) -> None:
     model = MODELS[name]()
-    lean = pipeline.lower(model, verify=False, precision=precision)
+    ours = pipeline.lower(model, verify=False, precision=precision)
     with monkeypatch.context() as m:
         _default_pipeline(m)
         default = pipeline.lower(model, verify=False, precision=precision)
-    assert stage.mil_op_histogram(lean.program) == stage.mil_op_histogram(default.program)
+    assert stage.mil_op_histogram(ours.program) == stage.mil_op_histogram(default.program)
     feeds = _feeds(model)
     expected = run_onnxruntime(model, feeds)
-    actual = lean.predict(feeds)
+    actual = ours.predict(feeds)
     for out, want in zip(model.graph.output, expected.values()):
-        atol, rtol = tolerance_for(np.float16 if precision == "fp16" else want.dtype)
-        if precision == "fp16":
-            atol, rtol = stage.TOLERANCES["fp16"]  # whole-network fp16 budget, as lower() checks
+        # fp16: the whole-network fp16 budget, as lower() checks
+        atol, rtol = stage.TOLERANCES["fp16"] if precision == "fp16" else tolerance_for(want.dtype)
         report = compare({out.name: actual[out.name]}, {out.name: want}, atol=atol, rtol=rtol,
                          reference="onnxruntime", candidate="executor")
         assert report.ok, report.to_dict()
