@@ -33,7 +33,7 @@ import onnx
 import torch
 
 from pipeline.errors import ExportError
-from pipeline.exporting import torchlib_cache
+from pipeline.exporting import local_decompose, torchlib_cache
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def _run_dynamo(model: Any, args: tuple[torch.Tensor, ...], opset: int,
     dynamic_shapes = None
     if dynamic and not isinstance(model, torch.export.ExportedProgram):
         dynamic_shapes = tuple(dict(dynamic[n]) if n in dynamic else None for n in input_names)
-    with torchlib_cache.cached_registry():
+    with torchlib_cache.cached_registry(), local_decompose.installed():
         program = torch.onnx.export(
             model, args, dynamo=True, verbose=False, opset_version=opset,
             input_names=list(input_names),

@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from pipeline.exporting import lazy_signatures
+
 log = logging.getLogger(__name__)
 
 #: opset version -> (torchlib fingerprint, template registry).
@@ -117,7 +119,13 @@ def fast_torchlib_ops(stock: Callable[[], list[Any]]) -> Callable[[], list[Any]]
 
 
 def _build(registration: Any, stock: Callable[..., Any], opset: int) -> Any:
-    """The stock ``from_torchlib(opset)``, run with the fast ``get_torchlib_ops`` when possible."""
+    """The stock ``from_torchlib(opset)``, with the fast ``get_torchlib_ops`` when possible and
+    signatures inferred on first use (:mod:`lazy_signatures`)."""
+    with lazy_signatures.deferred(registration):
+        return _build_listed(registration, stock, opset)
+
+
+def _build_listed(registration: Any, stock: Callable[..., Any], opset: int) -> Any:
     cls = registration.ONNXRegistry
     apis = _apis_module(registration)
     if apis is None:
