@@ -8,6 +8,7 @@ atomic write, with a JSON report of every stage.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -322,20 +323,23 @@ def _export(rec: Recorder, model: Any, example_inputs: Any, out_path: str | Path
             rec.data["parity"] = parity.to_dict()
             st["ok"] = parity.ok
             validate.require(parity, f"final ({outcome.exporter} export)")
-    del serialized
     rec.graph("final", onnx_model)
 
     path: Path | None = None
+    digest: str | None = None
     with rec.stage("write") as st:
-        if out_path is not None:
-            path = atomic.save_model(onnx_model, out_path)
+        if out_path is not None:  # the checked bytes: the model is not serialized again
+            path = atomic.write_bytes(out_path, serialized)
+            digest = hashlib.sha256(serialized).hexdigest()
             st["path"] = str(path)
+    del serialized
     rec.data["output"] = str(path) if path else None
     return ExportResult(
         onnx_model=onnx_model, path=path, parity=parity, report=rec.data,
         exporter_used=outcome.exporter, opset=_default_opset(onnx_model),
         fallback_reason=outcome.fallback_reason, input_names=[i.name for i in onnx_model.graph.input],
         output_names=[o.name for o in onnx_model.graph.output], intermediates=keep.paths,
+        sha256=digest,
     )
 
 
@@ -425,7 +429,9 @@ def convert(model: Any, example_inputs: Any, out_path: str | Path | None = None,
     exported = export(model, example_inputs, onnx_path, **export_opts)
     examples = _as_tuple(example_inputs)
     feeds = {name: t.detach().cpu().numpy() for name, t in zip(exported.input_names, examples)}
-    lowered = lower(exported.onnx_model, out_path, feeds=feeds, **lower_opts)
+    # Stage one's result has just passed the full checker and strict shape inference.
+    lowered = lower(exported.onnx_model, out_path, feeds=feeds, prechecked=True,
+                    source_sha256=exported.sha256, **lower_opts)
     with torch.no_grad():
         ref = _runnable(model)(*examples)
     ref_list = [ref] if isinstance(ref, torch.Tensor) else list(torch.utils._pytree.tree_leaves(ref))

@@ -34,6 +34,8 @@ import torch
 import torch.fx
 from torch.utils import _pytree
 
+from pipeline.exporting import decompose_rules
+
 log = logging.getLogger(__name__)
 
 #: Nodes torch's exporter removes after decomposing (``_fx_passes.remove_assertion_nodes``).
@@ -280,7 +282,7 @@ def _plan(graph: torch.fx.Graph, registered: set[Any], table: Mapping[Any, Calla
         if not _returns_alias(target):
             fresh.add(node)  # a new tensor nothing else aliases
         if target not in registered:
-            sub = _trace_alone(node, target, table)
+            sub = decompose_rules.build(node, target) or _trace_alone(node, target, table)
             _drop_restrides(sub)
             sub.graph.eliminate_dead_code()
             _check_sub(node, sub, registered)

@@ -25,6 +25,7 @@ class ExportResult:
         fallback_reason: why the requested exporter was abandoned ('' when it was not).
         input_names / output_names: the graph's input and output names.
         intermediates: the intermediate .onnx files written, in order.
+        sha256: hex sha256 of the file written at ``path`` (None when nothing was written).
     """
 
     onnx_model: onnx.ModelProto
@@ -37,6 +38,7 @@ class ExportResult:
     input_names: list[str] = dataclasses.field(default_factory=list)
     output_names: list[str] = dataclasses.field(default_factory=list)
     intermediates: list[Path] = dataclasses.field(default_factory=list)
+    sha256: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -42,12 +42,29 @@ def check(model: onnx.ModelProto, stage: str) -> onnx.ModelProto:
     return check_serialized(model, stage)[0]
 
 
+def _infer_bytes(data: bytes, strict: bool) -> bytes:
+    """Strict, type-checking shape inference with data propagation, bytes to bytes.
+
+    onnx's Python ``infer_shapes`` returns a ModelProto; its C++ entry returns the serialized
+    model, which is what is written to disk and handed to onnxruntime (saving a serialization of
+    the weights, the slowest step of a large model's checks).
+    """
+    from onnx import onnx_cpp2py_export
+
+    infer = getattr(getattr(onnx_cpp2py_export, "shape_inference", None), "infer_shapes", None)
+    if infer is None:  # another onnx layout: the public route
+        return onnx.shape_inference.infer_shapes(
+            data, check_type=True, strict_mode=strict, data_prop=True).SerializeToString()
+    return infer(data, True, strict, True)
+
+
 def check_serialized(model: onnx.ModelProto, stage: str) -> tuple[onnx.ModelProto, bytes]:
-    """:func:`check`, also returning ``model`` serialized (reuse it for onnxruntime).
+    """:func:`check`, also returning the checked model serialized (for onnxruntime, the file).
 
     The model is serialized once: the checker reads those bytes, then one strict, type-checking
-    shape inference both completes ``check_model(full_check=True)`` (which runs exactly that
-    inference and discards it) and yields the ``value_info`` returned.
+    shape inference (with data propagation, so stage two needs no second one) both completes
+    ``check_model(full_check=True)`` (which runs exactly that inference and discards it) and
+    yields the ``value_info`` returned; the bytes returned are the inferred model's.
 
     Raises:
         ValidationError: naming the stage whose model was rejected.
@@ -63,12 +80,12 @@ def check_serialized(model: onnx.ModelProto, stage: str) -> tuple[onnx.ModelProt
             "graphs with --keep-intermediates to inspect it"
         ) from exc
     try:
-        inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=not custom)
+        inferred = _infer_bytes(data, strict=not custom)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as exc:
         raise ValidationError(
             f"validate: shape inference failed on the {stage} model: {_first_line(exc)}"
         ) from exc
-    return inferred, data
+    return onnx.load_from_string(inferred), inferred
 
 
 def flatten_outputs(value: Any) -> list[np.ndarray]:

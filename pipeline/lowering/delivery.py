@@ -58,10 +58,12 @@ def target_for(
     return number, warnings
 
 
-def metadata(model: Any, precision: str, compression: comp.CompressionOptions | None) -> dict[str, str]:
-    """User-defined metadata always recorded: source hash, precision, compression."""
+def metadata(model: Any, precision: str, compression: comp.CompressionOptions | None,
+             sha256: str | None = None) -> dict[str, str]:
+    """User-defined metadata always recorded: source hash (``sha256`` when the caller knows the
+    source file's), precision, compression."""
     return {
-        "pipeline.source_sha256": mi.source_sha256(model),
+        "pipeline.source_sha256": sha256 or mi.source_sha256(model),
         "pipeline.precision": precision,
         "pipeline.compression": compression.label() if compression is not None else "none",
     }

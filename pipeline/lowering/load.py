@@ -169,8 +169,12 @@ def _check(proto: onnx.ModelProto) -> None:
                 del proto.opset_import[-1]
 
 
-def load_onnx(model: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelProto:
-    """Load (if a path), check with the full checker, and shape-infer an ONNX model."""
+def load_onnx(model: onnx.ModelProto | str | os.PathLike[str], *, check: bool = True) -> onnx.ModelProto:
+    """Load (if a path), check with the full checker, and shape-infer an ONNX model.
+
+    ``check=False`` skips both, for a model stage one has just checked and shape-inferred with
+    data propagation (``convert``).
+    """
     if isinstance(model, onnx.ModelProto):
         proto = model
     else:
@@ -194,6 +198,8 @@ def load_onnx(model: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelProt
             f"lower: the model uses opset {default}; the newest supported is {MAX_DEFAULT_OPSET}. "
             "Re-export with a lower --opset"
         )
+    if not check:
+        return proto
     _check(proto)
     try:
         proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)

@@ -141,6 +141,8 @@ def lower(
     extensions: Sequence[str | os.PathLike[str]] | str | None = None,
     report_html: str | os.PathLike[str] | None = None,
     keep_intermediates: str | os.PathLike[str] | None = None,
+    prechecked: bool = False,
+    source_sha256: str | None = None,
     **options: Any,
 ) -> LowerResult:
     """Lower an ONNX model to Core ML; see :func:`pipeline.lower` for the arguments.
@@ -148,7 +150,10 @@ def lower(
     ``composites`` names ops to lower with their built-in composite instead of the native handler
     (e.g. ``["Max"]``); ``custom_layers`` names ops to turn into Core ML custom layers, or is
     ``"all-unsupported"`` (neural-network backend only); ``extensions`` are Python files to import
-    first (user composites, handlers).
+    first (user composites, handlers).  ``prechecked``: the model is one stage one has just
+    passed through onnx's checker and strict shape inference with data propagation
+    (``convert``), so neither runs again; ``source_sha256``: the digest of the ONNX file that
+    model was written to (``convert``; else the model is hashed here).
     """
     from pipeline.extensions import load_extensions
 
@@ -156,7 +161,7 @@ def lower(
     layers = _custom_layer_option(custom_layers, backend)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    proto = load_onnx(model)
+    proto = load_onnx(model, check=not prechecked)
     timings["load_check"] = time.perf_counter() - t0
 
     if backend == "neuralnetwork":
@@ -220,7 +225,8 @@ def lower(
         timings["compression"] = time.perf_counter() - t0
     program = getattr(mlmodel, "_mil_program", None) or prog
     _record_metadata(mlmodel, adapter)
-    model_interface.apply_metadata(mlmodel, interface, adapter, delivery.metadata(model, precision, compression))
+    model_interface.apply_metadata(
+        mlmodel, interface, adapter, delivery.metadata(model, precision, compression, source_sha256))
 
     parity = None
     delivered: dict[str, Any] = {}

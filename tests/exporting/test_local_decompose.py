@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch.onnx._internal.exporter import _decomp
 
-from pipeline.exporting import exporters, local_decompose, torchlib_cache, validate
+from pipeline.exporting import decompose_rules, exporters, local_decompose, torchlib_cache, validate
 from tests.exporting.support import tol
 
 
@@ -188,3 +188,57 @@ def test_out_of_place_twins() -> None:
     assert local_decompose._out_of_place(aten.relu.default) is None  # not in place
     assert local_decompose._out_of_place(aten.t_.default) is None  # an in-place view
     assert local_decompose._out_of_place(aten.normal_.default) is None  # no same-argument twin
+
+
+class _Norms(torch.nn.Module):
+    """Eval batch norms (affine and not) around a global average pool, 3-D and 4-D."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.bare = torch.nn.BatchNorm2d(4, affine=False)
+        self.bn1d = torch.nn.BatchNorm1d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(self.bn(x), [1, 1])
+        flat = torch.nn.functional.adaptive_avg_pool2d(x[0], 1)
+        return self.bare(pooled).flatten(1) + self.bn1d(flat.flatten(1).T).sum()
+
+
+def _targets(graph: torch.fx.Graph) -> list[tuple[object, object]]:
+    return [(n.target, tuple(a if not isinstance(a, torch.fx.Node) else "node" for a in n.args))
+            for n in graph.nodes if n.op == "call_function"]
+
+
+def test_rules_build_what_the_trace_builds() -> None:
+    """batch_norm and global pooling, decomposed by the hand-built rules, give the traced graph."""
+    model, args = _Norms().eval(), (torch.randn(2, 4, 5, 5),)
+    ruled, registered, table = _program_and_tables(model, args)
+    traced, _, _ = _program_and_tables(model, args)
+    rules = dict(decompose_rules.RULES)
+    for op in rules:
+        assert any(n.target is op for n in ruled.graph.nodes), op  # the case exercises the rule
+    try:
+        decompose_rules.RULES.clear()
+        assert local_decompose.decompose_locally(traced, registered, table) is traced
+    finally:
+        decompose_rules.RULES.update(rules)
+    assert local_decompose.decompose_locally(ruled, registered, table) is ruled
+    assert _targets(ruled.graph) == _targets(traced.graph)
+    for a, b in zip(ruled.graph.nodes, traced.graph.nodes, strict=True):
+        va, vb = a.meta.get("val"), b.meta.get("val")
+        if isinstance(vb, torch.Tensor):
+            assert (va.shape, va.dtype) == (vb.shape, vb.dtype), a.name
+    with torch.no_grad():
+        torch.testing.assert_close(ruled.module()(*args), model(*args), rtol=1e-6, atol=1e-6)
+
+
+def test_rules_decline_other_forms() -> None:
+    """Training-mode batch norm and non-global pooling are left to the trace."""
+    graph = torch.fx.Graph()
+    x, mean, var = (graph.placeholder(n) for n in ("x", "mean", "var"))
+    train = graph.call_function(torch.ops.aten.batch_norm.default,
+                                (x, None, None, mean, var, True, 0.1, 1e-5, True))
+    pool = graph.call_function(torch.ops.aten.adaptive_avg_pool2d.default, (x, [2, 2]))
+    assert decompose_rules.build(train, train.target) is None
+    assert decompose_rules.build(pool, pool.target) is None
