@@ -86,7 +86,8 @@ def _batch_norm(node: torch.fx.Node) -> torch.fx.GraphModule | None:
 
 
 def _global_average_pool(node: torch.fx.Node) -> torch.fx.GraphModule | None:
-    if node.kwargs or len(node.args) != 2 or list(node.args[1]) != [1, 1]:  # type: ignore[call-overload]
+    size = node.args[1] if len(node.args) == 2 else None
+    if node.kwargs or not isinstance(size, (list, tuple)) or list(size) != [1, 1]:
         return None
     x = node.args[0]
     val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
