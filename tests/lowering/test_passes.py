@@ -203,3 +203,24 @@ def test_pass_names_follow_coremltools_and_skip_only_inapplicable_passes() -> No
     assert Counter(passes.pass_names("fp32"))["common::add_fp16_cast"] == 0
     assert Counter(passes.pass_names("fp16"))["common::add_fp16_cast"] == 1
     assert passes.pass_names("fp32")[-len(passes.backend_passes()):] == passes.backend_passes()
+
+
+def test_run_time_checked_pass_runs_only_with_its_trigger_ops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """reduce_transposes is skipped on a program without transposes and runs on one with them;
+    the op histograms still match ct.convert's full pipeline (test above, cnn and attention)."""
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+
+    name = "common::reduce_transposes"
+    assert name in passes.pass_names("fp32") and name in passes.NEEDS_AT_RUN
+    calls: list[int] = []
+    stock = PASS_REGISTRY[name]
+
+    def counted(prog: Any) -> None:
+        calls.append(1)
+        stock(prog)
+
+    monkeypatch.setitem(PASS_REGISTRY.passes, name, counted)
+    cnn = pipeline.lower(_cnn(), verify=False)
+    assert "transpose" not in passes.program_op_types(cnn.program) and calls == []
+    pipeline.lower(_attention(), verify=False)
+    assert 1 <= len(calls) <= Counter(passes.pass_names("fp32"))[name]  # listed twice by coremltools
