@@ -19,9 +19,10 @@ convnext_tiny; same op histograms as ``ct.convert``): passes + build 1.81 -> 0.3
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pipeline.errors import LoweringError
@@ -92,6 +93,41 @@ def pass_names(precision: str, op_types: set[str] | None = None) -> list[str]:
     return main_passes(precision, op_types) + backend_passes()
 
 
+def _holds_constexpr(block: Any) -> bool:
+    for op in block.operations:
+        if op.op_type.startswith("constexpr_") or any(_holds_constexpr(b) for b in op.blocks):
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def _lean_block_exits() -> Iterator[None]:
+    """While active, leaving a MIL block context skips coremltools' re-propagation of
+    "non-replaceable" vars when the block holds no ``constexpr_*`` op.
+
+    coremltools recomputes, on every block exit (once or more per pass), the set of ``constexpr_*``
+    vars upstream of every var, from scratch; without such ops every set is empty (their initial
+    value), so the walk changes nothing (on mobilenet_v2 it was half of the pass run).  With one
+    (compressed weights) the stock propagation runs, rebuilding every set.
+    """
+    from coremltools.converters.mil.mil.block import Block
+
+    stock = Block.__dict__.get("_propagate_nonreplaceable_vars")
+    if stock is None:
+        yield
+        return
+
+    def propagate(self: Any) -> None:
+        if _holds_constexpr(self):
+            stock(self)
+
+    Block._propagate_nonreplaceable_vars = propagate  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Block._propagate_nonreplaceable_vars = stock  # type: ignore[method-assign]
+
+
 def run_passes(prog: Any, names: Sequence[str]) -> None:
     """Apply the named registered graph passes to ``prog`` in place, then validate it once.
 
@@ -101,16 +137,18 @@ def run_passes(prog: Any, names: Sequence[str]) -> None:
     """
     from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
 
-    for name in names:
-        if name in NEEDS_AT_RUN and not NEEDS_AT_RUN[name] & program_op_types(prog):
-            continue
-        try:
-            PASS_REGISTRY[name](prog)
-        except Exception as exc:  # coremltools' passes raise plain exceptions
-            raise LoweringError(
-                f"lower: coremltools pass '{name}' failed on the lowered program: {type(exc).__name__}: {exc}. "
-                "Report it with the ONNX file, or retry with --backend neuralnetwork"
-            ) from exc
+    with _lean_block_exits():
+        for name in names:
+            if name in NEEDS_AT_RUN and not NEEDS_AT_RUN[name] & program_op_types(prog):
+                continue
+            try:
+                PASS_REGISTRY[name](prog)
+            except Exception as exc:  # coremltools' passes raise plain exceptions
+                raise LoweringError(
+                    f"lower: coremltools pass '{name}' failed on the lowered program: "
+                    f"{type(exc).__name__}: {exc}. "
+                    "Report it with the ONNX file, or retry with --backend neuralnetwork"
+                ) from exc
     try:
         prog.validate(check_essential_scope=True)
     except Exception as exc:

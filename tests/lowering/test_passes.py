@@ -224,3 +224,29 @@ def test_run_time_checked_pass_runs_only_with_its_trigger_ops(monkeypatch: pytes
     assert "transpose" not in passes.program_op_types(cnn.program) and calls == []
     pipeline.lower(_attention(), verify=False)
     assert 1 <= len(calls) <= Counter(passes.pass_names("fp32"))[name]  # listed twice by coremltools
+
+
+def test_block_exits_skip_propagation_only_without_constexpr() -> None:
+    """The lean block exit leaves programs without constexpr ops as they were and still
+    propagates non-replaceable vars when a constexpr op is present."""
+    import numpy as np
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import types
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(2, 4), dtype=types.fp32)],
+                opset_version=__import__("coremltools").target.iOS16)
+    def prog(x: Any) -> Any:
+        w = mb.constexpr_affine_dequantize(
+            quantized_data=np.ones((4, 3), np.int8), zero_point=np.int8(0), scale=np.float32(0.5),
+            axis=1)
+        return mb.matmul(x=x, y=w)
+
+    block = prog.functions["main"]
+    matmul = next(op for op in block.operations if op.op_type == "matmul")
+    matmul.outputs[0].nonreplaceable_vars_upstream = set()
+    with passes._lean_block_exits(), block:
+        pass
+    assert len(matmul.outputs[0].nonreplaceable_vars_upstream) == 1  # propagated: constexpr present
+    assert passes._holds_constexpr(block)
+    plain = pipeline.lower(_cnn(), verify=False).program.functions["main"]
+    assert not passes._holds_constexpr(plain)
