@@ -33,7 +33,7 @@ import onnx
 import torch
 
 from pipeline.errors import ExportError
-from pipeline.exporting import local_decompose, torchlib_cache
+from pipeline.exporting import local_decompose, optimize, torchlib_cache
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ DEFAULT_OPSET = {DYNAMO: 18, TORCHSCRIPT: 17}
 #: The legacy exporter has no symbolics above this opset (torch.onnx._constants).
 TORCHSCRIPT_MAX_OPSET = 20
 #: onnxscript's optimizer after the dynamo exporter: True (torch's call: two rounds of constant
-#: folding and rewrite rules, then its fusions), "once" (one round, then the fusions) or False.
+#: folding and rewrite rules, then its fusions), "once" (:func:`optimize.optimize_once`: one
+#: round with the rules that can match, then the fusions) or False.
 #: Off, our rewrites and onnxsim do the same work slower and leave more nodes (bert 74 vs 70 final
 #: nodes; Constant nodes the optimizer lifts to initializers stay in face_seg and log10_atan2).
 #: The second round only repeats what our fold_constants pass and onnxsim do next: "once" gives
@@ -205,17 +206,8 @@ def _run_dynamo(model: Any, args: tuple[torch.Tensor, ...], opset: int,
         raise ExportError("export: the dynamo exporter returned no program")
     names = [getattr(op, "__name__", str(op)) for op in table]
     if DYNAMO_OPTIMIZE == "once":
-        _optimize_once(program.model)
+        optimize.optimize_once(program.model)
     return program.model_proto, names
-
-
-def _optimize_once(model: Any) -> None:
-    """What torch's ``ONNXProgram.optimize`` runs, with one folding/rewrite round, not two."""
-    import onnxscript.optimizer
-    import onnxscript.rewriter.onnx_fusions
-
-    onnxscript.optimizer.optimize_ir(model, num_iterations=1)
-    onnxscript.rewriter.onnx_fusions.fuse(model)
 
 
 def _run_torchscript(model: Any, args: tuple[torch.Tensor, ...], opset: int,
