@@ -79,8 +79,8 @@ def _default_rules(rules: list[Any]) -> Iterator[None]:
 def optimize_once(model: Any) -> None:
     """torch's ``ONNXProgram.optimize``: one round, with the rules that can match (in place)."""
     import onnxscript.optimizer
-    from onnxscript import rewriter
     import onnxscript.rewriter.onnx_fusions
+    from onnxscript import rewriter
 
     stock = getattr(rewriter, "_DEFAULT_REWRITE_RULES", None)
     if stock is None:  # another onnxscript layout: its own rule set
