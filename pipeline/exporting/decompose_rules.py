@@ -36,13 +36,19 @@ def _run_fake(target: Any, args: tuple[Any, ...], fake_mode: Any) -> Any:
         return target(*values)
 
 
+def node_inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
+    """``node``'s node arguments in order, one per position (a node passed twice is listed twice):
+    a decomposition graph has one placeholder for each, and splicing maps them back this way."""
+    return [a for a in _pytree.tree_leaves((node.args, node.kwargs)) if isinstance(a, torch.fx.Node)]
+
+
 def _graph(node: torch.fx.Node,
            body: Callable[[Callable[..., torch.fx.Node], Arg], Any]) -> torch.fx.GraphModule | None:
-    """A graph whose placeholders are ``node``'s tensor inputs (in :func:`local_decompose`'s
-    order) and whose ops ``body(call, arg)`` adds; None when fake values are missing."""
+    """A graph with one placeholder per :func:`node_inputs` entry, whose ops ``body(call, arg)``
+    adds; None when fake values are missing."""
     from torch._guards import detect_fake_mode
 
-    leaves = [a for a in _pytree.tree_leaves((node.args, node.kwargs)) if isinstance(a, torch.fx.Node)]
+    leaves = node_inputs(node)
     values = [leaf.meta.get("val") for leaf in leaves]
     if not all(isinstance(v, torch.Tensor) for v in values):
         return None
@@ -51,10 +57,10 @@ def _graph(node: torch.fx.Node,
         return None
     graph = torch.fx.Graph()
     inputs: dict[torch.fx.Node, torch.fx.Node] = {}
-    for leaf, value in zip(leaves, values):
-        if leaf not in inputs:
-            inputs[leaf] = graph.placeholder(leaf.name)
-            inputs[leaf].meta["val"] = value
+    for position, (leaf, value) in enumerate(zip(leaves, values)):
+        placeholder = graph.placeholder(f"{leaf.name}_{position}")
+        placeholder.meta["val"] = value
+        inputs.setdefault(leaf, placeholder)  # a repeated input reads its first placeholder
 
     def arg(value: Any) -> Any:
         return inputs[value] if isinstance(value, torch.fx.Node) else value

@@ -179,10 +179,9 @@ def _trace_alone(node: torch.fx.Node, target: Any, table: Mapping[Any, Callable[
 
 def _splice(graph: torch.fx.Graph, node: torch.fx.Node, sub: torch.fx.GraphModule) -> None:
     """Replace ``node`` by the ops of ``sub`` (its placeholders are ``node``'s tensor inputs)."""
-    inputs = [a for a in _pytree.tree_leaves((node.args, node.kwargs)) if isinstance(a, torch.fx.Node)]
-    env: dict[torch.fx.Node, Any] = {}
     placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
-    env.update(zip(placeholders, inputs))
+    env: dict[torch.fx.Node, Any] = dict(zip(placeholders, decompose_rules.node_inputs(node),
+                                             strict=True))
     inherited: dict[str, Any] = {k: node.meta[k] for k in ("stack_trace", "nn_module_stack", "source_fn_stack",
                                            "from_node", "torch_fn") if k in node.meta}
     result: Any = None

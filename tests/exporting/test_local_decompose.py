@@ -242,3 +242,31 @@ def test_rules_decline_other_forms() -> None:
     pool = graph.call_function(torch.ops.aten.adaptive_avg_pool2d.default, (x, [2, 2]))
     assert decompose_rules.build(train, train.target) is None
     assert decompose_rules.build(pool, pool.target) is None
+
+
+class _SharedNormInputs(torch.nn.Module):
+    """batch_norm reading one buffer as both running mean and variance, one parameter as both
+    weight and bias: a node passed twice to the op being decomposed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("stat", torch.rand(3) + 0.5)
+        self.scale = torch.nn.Parameter(torch.randn(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.batch_norm(x, self.stat, self.stat, self.scale, self.scale)
+
+
+@pytest.mark.parametrize("ruled", [True, False], ids=["rule", "trace"])
+def test_repeated_inputs_splice_in_place(ruled: bool) -> None:
+    model, args = _SharedNormInputs().eval(), (torch.randn(2, 3, 4),)
+    program, registered, table = _program_and_tables(model, args)
+    rules = dict(decompose_rules.RULES)
+    try:
+        if not ruled:
+            decompose_rules.RULES.clear()
+        assert local_decompose.decompose_locally(program, registered, table) is program
+    finally:
+        decompose_rules.RULES.update(rules)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(*args), model(*args), rtol=1e-6, atol=1e-6)
