@@ -6,8 +6,8 @@ small model's export).  torch's dispatcher never reads those signatures; only th
 does, through ``function._pt_onnx_signature``, and only for the functions a model calls.
 
 While :func:`deferred` is active (around one registry build), non-custom registry entries skip
-the inference, and the function classes get a ``_pt_onnx_signature`` property that infers the
-same signature on first read (the stock arguments: a scripted function's IR domain, name and opset
+the inference.  The function classes keep, from the first build on, a ``_pt_onnx_signature``
+property that infers the same signature on first read (the stock arguments: a scripted function's IR domain, name and opset
 version; ``"__traced"`` and the name for a traced one) and keeps it.  Custom entries (user
 translations) are inferred eagerly as before, with torch's own error handling.
 """

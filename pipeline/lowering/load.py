@@ -169,10 +169,11 @@ def _check(proto: onnx.ModelProto) -> None:
                 del proto.opset_import[-1]
 
 
-def load_onnx(model: onnx.ModelProto | str | os.PathLike[str], *, check: bool = True) -> onnx.ModelProto:
+def load_onnx(model: onnx.ModelProto | str | os.PathLike[str], *,
+              prechecked: bool = False) -> onnx.ModelProto:
     """Load (if a path), check with the full checker, and shape-infer an ONNX model.
 
-    ``check=False`` skips both, for a model stage one has just checked and shape-inferred with
+    ``prechecked`` skips both, for a model stage one has just checked and shape-inferred with
     data propagation (``convert``).
     """
     if isinstance(model, onnx.ModelProto):
@@ -198,7 +199,7 @@ def load_onnx(model: onnx.ModelProto | str | os.PathLike[str], *, check: bool = 
             f"lower: the model uses opset {default}; the newest supported is {MAX_DEFAULT_OPSET}. "
             "Re-export with a lower --opset"
         )
-    if not check:
+    if prechecked:
         return proto
     _check(proto)
     try:

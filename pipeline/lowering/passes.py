@@ -94,10 +94,9 @@ def pass_names(precision: str, op_types: set[str] | None = None) -> list[str]:
 
 
 def _holds_constexpr(block: Any) -> bool:
-    for op in block.operations:
-        if op.op_type.startswith("constexpr_") or any(_holds_constexpr(b) for b in op.blocks):
-            return True
-    return False
+    from pipeline.lowering.cleanup_util import all_blocks
+
+    return any(op.op_type.startswith("constexpr_") for b in all_blocks(block) for op in b.operations)
 
 
 @contextlib.contextmanager

@@ -161,7 +161,7 @@ def lower(
     layers = _custom_layer_option(custom_layers, backend)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    proto = load_onnx(model, check=not prechecked)
+    proto = load_onnx(model, prechecked=prechecked)
     timings["load_check"] = time.perf_counter() - t0
 
     if backend == "neuralnetwork":
